@@ -1,0 +1,261 @@
+"""The provider worker: one provider connection, streamed into the results file.
+
+It owns the socket; the provider's protocol object owns the wire format. Frames are turned
+into records and handed to the writer thread without waiting on the disk. Subscription
+changes arrive on stdin and are applied live, and replayed after every reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from providers import (
+    Authorized,
+    Event,
+    Info,
+    ProviderError,
+    Records,
+    Unauthorized,
+    get_provider,
+)
+from providers.protocol import Message
+
+from .config import WorkerConfig
+from .control import Command, CommandError, open_stdin, parse_command
+from .report import Reporter
+from .writer import RecordWriter
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_UNAUTHORIZED = 3
+EXIT_PROVIDER = 4
+WARNING_INTERVAL_SECONDS = 1.0
+DEFAULT_CONNECT_KWARGS: dict[str, Any] = {"max_size": 2**24, "open_timeout": 10, "close_timeout": 1}
+
+
+def public_url(url: str) -> str:
+    """The URL without credentials or query string (some providers put tokens there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class _ReconnectLog(logging.Handler):
+    """Forwards the websockets library's reconnect notices as worker status lines."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__(logging.INFO)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("connect failed"):
+            self.reporter.warning("reconnecting", message[:300])
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, api_key: str | None, reporter: Reporter) -> None:
+        provider = get_provider(config.provider)
+        self.config = config
+        self.reporter = reporter
+        self.params = provider.params.model_validate(config.params)
+        self.protocol = provider.protocol(self.params, api_key)
+        initial = self.params.symbols() if config.symbols is None else config.symbols
+        self.symbols: dict[str, None] = {self.protocol.canonical_symbol(s): None for s in initial}
+        self.writer = RecordWriter(
+            config.results_file,
+            config.table_name,
+            limit=config.limit,
+            capacity=config.queue_size,
+            batch_size=config.batch_size,
+            reporter=reporter,
+        )
+        self.connection: ClientConnection | None = None
+        self.authorized = False
+        self.was_ready = False
+        self.exit_code = EXIT_OK
+        self.stopping = asyncio.Event()
+        self.invalid_count = 0
+        self._reported = (0, 0)
+        self._last_warning = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self.writer.start()
+        tasks = [
+            asyncio.create_task(self._stream(), name="stream"),
+            asyncio.create_task(self._control(), name="control"),
+        ]
+        await self.stopping.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self.writer.close)
+        stats = self.writer.stats
+        self.reporter.info(
+            "stopped",
+            "Disconnected from the provider WebSocket.",
+            received=stats.received,
+            written=stats.written,
+            dropped=stats.dropped,
+            invalid=self.invalid_count,
+            exit_code=self.exit_code,
+        )
+        return self.exit_code
+
+    def _fail(self, code: int) -> None:
+        self.exit_code = code
+        self.stopping.set()
+
+    # -- provider connection ----------------------------------------------------------------
+
+    async def _stream(self) -> None:
+        url = self.protocol.url()
+        logger = logging.getLogger("feeddock.websockets")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        logger.addHandler(_ReconnectLog(self.reporter))
+        kwargs = {**DEFAULT_CONNECT_KWARGS, **(self.params.connect_kwargs or {}), "logger": logger}
+        self.reporter.info("connecting", f"Connecting to {public_url(url)}")
+        try:
+            async for connection in connect(url, **kwargs):
+                self.connection, self.authorized = connection, False
+                try:
+                    await self._session(connection)
+                except ConnectionClosed as exc:
+                    self._disconnected(exc)
+                else:
+                    if not self.stopping.is_set():
+                        self._disconnected(None)
+                finally:
+                    self.connection, self.authorized = None, False
+                if self.stopping.is_set():
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a fatal connect error (bad URL, HTTP 401/403, ...)
+            self.reporter.error("fatal", f"Cannot connect to {public_url(url)}: {exc}")
+            self._fail(EXIT_PROVIDER)
+
+    def _disconnected(self, exc: ConnectionClosed | None) -> None:
+        detail = "closed by the server" if exc is None else f"closed: {exc}"
+        self.reporter.warning("disconnected", f"Connection {detail}; reconnecting.")
+
+    async def _session(self, connection: ClientConnection) -> None:
+        self.reporter.info("connected", "WebSocket connection established.")
+        await self._send(connection, self.protocol.on_open(list(self.symbols)))
+        async for frame in connection:
+            for event in self.protocol.receive(frame):
+                await self._on_event(connection, event)
+                if self.stopping.is_set():
+                    return
+            if self.protocol.invalid:
+                self._count_invalid()
+
+    async def _send(self, connection: ClientConnection, messages: list[Message]) -> None:
+        for message in messages:
+            await connection.send(message)
+
+    async def _on_event(self, connection: ClientConnection, event: Event) -> None:
+        if isinstance(event, Records):
+            if self.writer.put(event.items):
+                self._warn_counts()
+        elif isinstance(event, Authorized):
+            self.authorized = True
+            self.reporter.info("authorized", event.message)
+            await self._send(connection, self.protocol.on_authorized(list(self.symbols)))
+            symbols = ",".join(self.symbols)
+            if self.was_ready:
+                self.reporter.info("resubscribed", f"Resubscribed to: {symbols}", symbols=symbols)
+            else:
+                self.was_ready = True
+                self.reporter.info("ready", f"Streaming: {symbols}", symbols=symbols)
+        elif isinstance(event, Unauthorized):
+            self.reporter.error("unauthorized", f"UnauthorizedError -> {event.message}")
+            self._fail(EXIT_UNAUTHORIZED)
+        elif isinstance(event, ProviderError):
+            self.reporter.error("provider_error", event.message, fatal=event.fatal)
+            if event.fatal:
+                self._fail(EXIT_PROVIDER)
+        elif isinstance(event, Info):
+            self.reporter.info("info", event.message)
+
+    def _count_invalid(self) -> None:
+        invalid = self.protocol.take_invalid()
+        self.invalid_count += len(invalid)
+        self._warn_counts(reason=invalid[-1].reason)
+
+    def _warn_counts(self, reason: str | None = None) -> None:
+        """Report drops and invalid records, at most once a second, with running totals."""
+        now = time.monotonic()
+        counts = (self.writer.stats.dropped, self.invalid_count)
+        if counts == self._reported or now - self._last_warning < WARNING_INTERVAL_SECONDS:
+            return
+        self._reported, self._last_warning = counts, now
+        self.reporter.warning(
+            "dropped",
+            f"{counts[0]} records dropped (buffer full), {counts[1]} failed validation"
+            + (f": {reason}" if reason else ""),
+            dropped=counts[0],
+            invalid=counts[1],
+        )
+
+    # -- stdin commands ---------------------------------------------------------------------
+
+    async def _control(self) -> None:
+        try:
+            reader = await open_stdin()
+        except (OSError, ValueError) as exc:
+            self.reporter.warning("no_stdin", f"stdin unavailable, live changes disabled: {exc}")
+            return
+        while line := await reader.readline():
+            if not line.strip():
+                continue
+            try:
+                command = parse_command(line)
+            except CommandError as exc:
+                self.reporter.error("bad_command", f"Ignored command: {exc}")
+                continue
+            await self._apply(command)
+        if self.config.exit_on_stdin_eof:
+            self.reporter.info("parent_gone", "stdin closed: the orchestrator has gone; stopping.")
+            self.stopping.set()
+
+    async def _apply(self, command: Command) -> None:
+        wanted = [self.protocol.canonical_symbol(s) for s in command.symbols]
+        if command.action == "subscribe":
+            changed = [s for s in wanted if s not in self.symbols]
+            self.symbols.update(dict.fromkeys(changed))
+            messages = self.protocol.subscribe(changed) if changed else []
+        else:
+            changed = [s for s in wanted if s in self.symbols]
+            for symbol in changed:
+                del self.symbols[symbol]
+            messages = self.protocol.unsubscribe(changed) if changed else []
+        connection = self.connection
+        if connection is not None and self.authorized and messages:
+            with contextlib.suppress(ConnectionClosed):  # replayed after the reconnect
+                await self._send(connection, messages)
+        verb = "Subscribed to" if command.action == "subscribe" else "Unsubscribed from"
+        self.reporter.info(
+            command.action,
+            f"{verb}: {','.join(changed) or '(no change)'}",
+            id=command.id,
+            changed=changed,
+            unchanged=[s for s in wanted if s not in changed],
+            symbols=",".join(self.symbols),
+        )

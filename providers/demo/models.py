@@ -1,0 +1,33 @@
+"""Parameters and records of the demo provider."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..params import WebSocketQueryParams
+from ..records import WebSocketData
+
+DemoFeed = Literal["trade", "quote", "all"]
+
+
+class DemoQueryParams(WebSocketQueryParams):
+    symbol: str = Field(description="Comma-separated symbols, e.g. 'aapl,msft', or '*' for all.")
+    asset_type: Literal["stock", "fx", "crypto"] = Field(
+        default="stock", description="Asset class of the symbols (labels the records)."
+    )
+    feed: DemoFeed = Field(default="all", description="Which events to stream.")
+
+    @field_validator("symbol")
+    @classmethod
+    def _check_symbol(cls, value: str) -> str:
+        if not value.strip(" ,"):
+            raise ValueError("must name at least one symbol, e.g. 'aapl' or '*'")
+        return value
+
+
+class DemoData(WebSocketData):
+    """A demo trade or quote. Wire names: sym, t, ev, x, p, s, bp, bs, ap, as, q."""
+
+    sequence: int | None = Field(default=None, alias="q")

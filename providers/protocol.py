@@ -1,0 +1,124 @@
+"""The I/O-free provider protocol: messages to send, and received frames turned into events.
+
+A protocol object holds no socket, awaits nothing and reads no clock. The worker feeds it every
+frame it receives and sends whatever messages it returns, so every provider can be tested by
+feeding it recorded frames.
+
+Events a frame can turn into::
+
+    Event
+    ├── Records        validated data, ready to store
+    ├── Authorized     the provider accepted the credentials (the connection is usable)
+    ├── Unauthorized   the provider refused the credentials (fatal: never retried)
+    ├── Info           a status message worth showing (subscription acks, notices)
+    ├── ProviderError  an error the provider reported; `fatal` ends the worker
+    └── Heartbeat      a keep-alive with nothing to show
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
+
+from .params import WebSocketQueryParams
+from .records import WebSocketData
+
+Message = str | bytes
+ParamsT = TypeVar("ParamsT", bound=WebSocketQueryParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    items: list[WebSocketData]
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    message: str = "Authorization: Success"
+
+
+@dataclass(frozen=True, slots=True)
+class Unauthorized:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderError:
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    pass
+
+
+Event = Records | Authorized | Unauthorized | Info | ProviderError | Heartbeat
+
+
+@dataclass(slots=True)
+class InvalidRecord:
+    """A data frame the data model refused; counted and reported, never stored."""
+
+    reason: str
+    raw: object = field(repr=False, default=None)
+
+
+class ProviderProtocol(ABC, Generic[ParamsT]):
+    """Base class for a provider's wire protocol.
+
+    Subclasses declare `name` and implement the message builders and `receive`. The worker calls:
+
+    1. `on_open(symbols)` right after the socket opens (login, or a subscribe that carries the key);
+    2. `on_authorized(symbols)` once `receive` yielded `Authorized` (the initial subscribe);
+    3. `subscribe(symbols)` / `unsubscribe(symbols)` for changes while streaming;
+    4. `receive(frame)` for every frame.
+
+    `symbols` are in the user's form (as given to `create_connection`); converting them into the
+    provider's symbology is the protocol's job.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, params: ParamsT, api_key: str | None) -> None:
+        self.params = params
+        self.api_key = api_key or ""
+        self.invalid: list[InvalidRecord] = []
+
+    @abstractmethod
+    def endpoint(self) -> str:
+        """The provider's WebSocket URL for these parameters (ignoring any `url` override)."""
+
+    def url(self) -> str:
+        return self.params.url or self.endpoint()
+
+    @abstractmethod
+    def on_open(self, symbols: Sequence[str]) -> list[Message]: ...
+
+    def on_authorized(self, symbols: Sequence[str]) -> list[Message]:
+        return self.subscribe(symbols) if symbols else []
+
+    @abstractmethod
+    def subscribe(self, symbols: Sequence[str]) -> list[Message]: ...
+
+    @abstractmethod
+    def unsubscribe(self, symbols: Sequence[str]) -> list[Message]: ...
+
+    @abstractmethod
+    def receive(self, frame: Message) -> list[Event]: ...
+
+    def canonical_symbol(self, symbol: str) -> str:
+        """The user-facing spelling kept in `subscribed_symbols` (upper case by default)."""
+        return symbol.strip().upper()
+
+    def take_invalid(self) -> list[InvalidRecord]:
+        """Frames refused by the data model since the last call."""
+        invalid, self.invalid = self.invalid, []
+        return invalid
