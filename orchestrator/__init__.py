@@ -1,7 +1,7 @@
 """feeddock orchestrator: the Python API, REST API, CLI and runtimes.
 
-    from orchestrator import obb
-    conn = obb.websockets.create_connection(provider="demo", name="demo", symbol="aapl")
+from orchestrator import obb
+conn = obb.websockets.create_connection(provider="demo", name="demo", symbol="aapl")
 """
 
 from .api import WebSocketsAPI, obb

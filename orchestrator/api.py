@@ -104,7 +104,9 @@ class WebSocketsAPI:
             "timestamp": datetime.now(UTC).isoformat(),
         }
         return OBBject[T](
-            results=results, provider=provider, warnings=warnings or None,
+            results=results,
+            provider=provider,
+            warnings=warnings or None,
             extra={"metadata": metadata},
         )
 
@@ -146,7 +148,10 @@ class WebSocketsAPI:
             raise
         self.registry.add(client)
         return self._respond(
-            "create_connection", started, client.status(), provider=spec.name,
+            "create_connection",
+            started,
+            client.status(),
+            provider=spec.name,
             arguments={"name": name, **kwargs},
         )
 
@@ -166,7 +171,9 @@ class WebSocketsAPI:
         else:
             clients = [self._client(name, auth_token)]
         return self._respond(
-            "get_client_status", started, [c.status() for c in clients],
+            "get_client_status",
+            started,
+            [c.status() for c in clients],
             arguments={"name": name},
         )
 
@@ -177,7 +184,11 @@ class WebSocketsAPI:
         records = client.results
         warnings = None if records else [f"No results recorded yet for {name}."]
         return self._respond(
-            "get_results", started, records, provider=client.provider.name, warnings=warnings,
+            "get_results",
+            started,
+            records,
+            provider=client.provider.name,
+            warnings=warnings,
             arguments={"name": name},
         )
 
@@ -186,7 +197,9 @@ class WebSocketsAPI:
         started = self._now()
         count = self._client(name, auth_token).clear_results()
         return self._respond(
-            "clear_results", started, f"{count} results cleared from {name}.",
+            "clear_results",
+            started,
+            f"{count} results cleared from {name}.",
             arguments={"name": name},
         )
 
@@ -215,7 +228,10 @@ class WebSocketsAPI:
         change = client.subscribe if action == "subscribe" else client.unsubscribe
         warnings = change(symbol)
         return self._respond(
-            action, started, client.status(), warnings=warnings,
+            action,
+            started,
+            client.status(),
+            warnings=warnings,
             arguments={"name": name, "symbol": symbol},
         )
 
@@ -228,7 +244,10 @@ class WebSocketsAPI:
         warnings = None if client.is_running else [f"{name} was not running."]
         client.disconnect()
         return self._respond(
-            "stop_connection", started, client.status(), warnings=warnings,
+            "stop_connection",
+            started,
+            client.status(),
+            warnings=warnings,
             arguments={"name": name},
         )
 
@@ -244,7 +263,10 @@ class WebSocketsAPI:
         client.disconnect()
         client.connect()
         return self._respond(
-            "restart_connection", started, client.status(), provider=client.provider.name,
+            "restart_connection",
+            started,
+            client.status(),
+            provider=client.provider.name,
             arguments={"name": name},
         )
 

@@ -83,6 +83,8 @@ class OBBject(BaseModel, Generic[T]):
                 for key in row:
                     columns.setdefault(key, [])
             return {key: [row.get(key) for row in rows] for key in columns}
+        # Missing values come back as None, as in the results, not as NaN.
+        frame = frame.astype(object).where(frame.notna(), None)
         return frame.to_dict(orient="records" if orient == "records" else "list")
 
     def to_df(self, index: str | None = None) -> pandas.DataFrame:
@@ -103,7 +105,7 @@ class OBBject(BaseModel, Generic[T]):
             return text if len(text) <= 80 else text[:77] + "..."
 
         lines = ["OBBject[T]", "", f"id: {self.id}"]
-        results = self.results
+        results: Any = self.results
         if isinstance(results, BaseModel):
             results = results.model_dump()
         if isinstance(results, list) and results and isinstance(results[0], BaseModel):

@@ -83,14 +83,13 @@ class WorkerMonitor:
             return True
 
     def wait_ready(self, timeout: float) -> bool:
-        return self.wait_for(lambda: self.ready or self.exited or self.fatal_event is not None,
-                             timeout)
+        return self.wait_for(
+            lambda: self.ready or self.exited or self.fatal_event is not None, timeout
+        )
 
     def find(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-        for event in reversed(self.events):
-            if predicate(event):
-                return event
-        return None
+        matches: list[dict[str, Any]] = [e for e in reversed(self.events) if predicate(e)]
+        return matches[0] if matches else None
 
     def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float

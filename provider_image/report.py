@@ -53,12 +53,19 @@ class Reporter:
         self.role = role
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
+        self._broken = False
 
     def emit(self, level: str, event: str, message: str, **data: Any) -> None:
         line = format_line(self.role, level, event, message, **data)
         with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            if self._broken:
+                return
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                # Nobody reads our output any more (the parent died): keep working silently.
+                self._broken = True
 
     def info(self, event: str, message: str, **data: Any) -> None:
         self.emit("INFO", event, message, **data)

@@ -19,8 +19,9 @@ def quote_identifier(name: str) -> str:
 
 def connect(path: str | Path, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
     """Open the results file (created if missing) in WAL mode with a busy timeout."""
-    connection = sqlite3.connect(str(path), timeout=timeout, isolation_level=None,
-                                 check_same_thread=False)
+    connection = sqlite3.connect(
+        str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+    )
     connection.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose
     # the last transactions, which is the trade the write rate needs.

@@ -232,8 +232,8 @@ class Worker:
                 continue
             await self._apply(command)
         if self.config.exit_on_stdin_eof:
-            self.reporter.info("parent_gone", "stdin closed: the orchestrator has gone; stopping.")
             self.stopping.set()
+            self.reporter.info("parent_gone", "stdin closed: the orchestrator has gone; stopping.")
 
     async def _apply(self, command: Command) -> None:
         wanted = [self.protocol.canonical_symbol(s) for s in command.symbols]

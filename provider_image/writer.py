@@ -104,7 +104,8 @@ class RecordWriter:
                 if self._closing and attempts >= CLOSING_ATTEMPTS:
                     self.stats.dropped += len(rows)
                     self.reporter.error(
-                        "write_abandoned", f"Shutting down: {len(rows)} records could not be written."
+                        "write_abandoned",
+                        f"Shutting down: {len(rows)} records could not be written.",
                     )
                     break
                 attempts += 1

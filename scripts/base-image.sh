@@ -234,6 +234,7 @@ else
   log "cached $ROOTFS_TAR ($(du -h "$ROOTFS_TAR" | cut -f1))"
 fi
 
+old_id=$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 log "docker import $ROOTFS_TAR $IMAGE"
 docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -242,5 +243,9 @@ docker import \
   --message "feeddock base: debian $SUITE minbase + python3 python3-venv ca-certificates" \
   "$ROOTFS_TAR" "$IMAGE" >/dev/null
 verify "$IMAGE" || die "$IMAGE failed verification"
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+  # --rebuild: drop the previous, now untagged image unless something still uses it.
+  if docker rmi "$old_id" >/dev/null 2>&1; then log "removed the previous image ${old_id#sha256:}"; fi
+fi
 log "ready: $IMAGE ($(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
 use "$IMAGE"

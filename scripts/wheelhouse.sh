@@ -19,8 +19,8 @@
 # <repo>/.venv/bin/python, else python3. If that python is CPython 3.11 on
 # linux x86_64, dependencies go through `pip wheel` (sdists get built here,
 # on bookworm's glibc); otherwise binary wheels only, via `pip download
-# --platform manylinux_2_36_x86_64 --python-version 3.11 --implementation cp
-# --abi cp311 --only-binary=:all:`.
+# --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
+# --platform manylinux_2_36_x86_64 ... --platform manylinux1_x86_64`.
 #
 # Use it in a Dockerfile (the wheelhouse must be inside the build context):
 #   COPY .cache/wheelhouse /tmp/wheelhouse
@@ -63,7 +63,7 @@ host_tag=$("$PY" -c 'import sys, sysconfig; print(f"{sys.implementation.name}{sy
 log "python: $PY ($host_tag); project: $PROJECT; wheelhouse: $OUT"
 
 # One run per wheelhouse at a time.
-exec 9>"$OUT/.lock"
+exec 9>"${OUT%/}.lock"
 flock 9
 
 # --- the project's own wheel ---------------------------------------------------
@@ -95,6 +95,11 @@ log "built $whl in $((SECONDS - start)) s"
 # --- runtime dependencies --------------------------------------------------------
 # Resolve from the built wheel (not the source tree): no build step needed, so
 # the offline attempt works without the build backend in the wheelhouse.
+# pip does not expand --platform manylinux_2_36 to older glibc tags: list them
+# all (bookworm has glibc 2.36).
+platforms=()
+for v in $(seq 36 -1 5); do platforms+=(--platform "manylinux_2_${v}_x86_64"); done
+platforms+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
 resolve() { # $1 = destination folder, then extra pip options
   local dest=$1
   shift
@@ -102,7 +107,7 @@ resolve() { # $1 = destination folder, then extra pip options
     "$PY" -m pip wheel "$@" --find-links "$OUT" --disable-pip-version-check -q \
       -w "$dest" "$OUT/$whl"
   else
-    "$PY" -m pip download --only-binary=:all: --platform manylinux_2_36_x86_64 \
+    "$PY" -m pip download --only-binary=:all: "${platforms[@]}" \
       --python-version 3.11 --implementation cp --abi cp311 \
       "$@" --find-links "$OUT" --disable-pip-version-check -q -d "$dest" "$OUT/$whl"
   fi

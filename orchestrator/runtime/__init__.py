@@ -18,7 +18,8 @@ def select_runtime(name: str | None = None) -> Runtime:
     if choice == "process":
         return ProcessRuntime()
     raise ParameterError(
-        f"Unknown runtime {choice!r} in {RUNTIME_ENV}. Allowed values: {', '.join(RUNTIME_CHOICES)}.",
+        f"Unknown runtime {choice!r} in {RUNTIME_ENV}. "
+        f"Allowed values: {', '.join(RUNTIME_CHOICES)}.",
         field=RUNTIME_ENV,
         allowed=RUNTIME_CHOICES,
     )

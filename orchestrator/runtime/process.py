@@ -7,6 +7,7 @@ the worker sees its stdin close and exits by itself (`exit_on_stdin_eof`): no or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -55,10 +56,8 @@ class ProcessHandle:
                 self._process.kill()
                 self._process.wait()
         if self._process.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._process.stdin.close()
-            except OSError:
-                pass
         return self._process.returncode
 
 

@@ -29,7 +29,7 @@ PROVIDER = Provider(
     params=DemoQueryParams,
     data=DemoData,
     protocol=DemoProtocol,
-    docs_url="https://github.com/feeddock/feeddock/blob/main/docs/providers.md#demo",
+    docs_url="docs/providers.md#demo",
     simulator="providers.demo.simulator",
     simulated_by_default=True,
 )

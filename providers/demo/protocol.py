@@ -74,9 +74,7 @@ class DemoProtocol(ProviderProtocol[DemoQueryParams]):
             if kind in ("trade", "quote"):
                 try:
                     records.append(
-                        DemoData.model_validate(
-                            {FIELDS.get(k, k): v for k, v in item.items()}
-                        )
+                        DemoData.model_validate({FIELDS.get(k, k): v for k, v in item.items()})
                     )
                 except ValidationError as exc:
                     self.invalid.append(InvalidRecord(str(exc.errors()[0]["msg"]), item))

@@ -7,7 +7,9 @@ Run it alone with `python -m providers.demo.simulator --port 0`; it prints
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
+import random
 import re
 import signal
 import sys
@@ -29,6 +31,8 @@ class DemoSimulator(SimulatorServer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.feeds: dict[int, list[str]] = {}
+        self.prices: dict[str, float] = {}
+        self.random = random.Random(7)
 
     async def session(self, session: Session) -> None:
         await self._status(session, "connected", "feeddock demo market")
@@ -83,21 +87,37 @@ class DemoSimulator(SimulatorServer):
             await self.send_json(session, [{"ev": "heartbeat"}])
 
     def event(self, symbol: str, timestamp_ns: int, kind: str = "trade") -> dict[str, Any]:
+        """One trade or quote; prices follow a random walk per symbol (seeded, repeatable)."""
         sequence = self.next_sequence()
-        price = 100.0 + (sequence % 1000) / 100
+        price = self.prices.get(symbol) or 50.0 + sum(map(ord, symbol)) % 400
+        price = max(0.01, price * (1 + self.random.gauss(0, 0.0005)))
+        self.prices[symbol] = price
         if kind == "quote":
+            spread = max(0.01, round(price * 0.0002, 2))
             return {
-                "ev": "quote", "sym": symbol, "t": timestamp_ns, "bp": price - 0.01,
-                "bs": 300, "ap": price + 0.01, "as": 200, "x": "DEMO", "q": sequence,
+                "ev": "quote",
+                "sym": symbol,
+                "t": timestamp_ns,
+                "bp": round(price - spread / 2, 2),
+                "bs": self.random.randrange(1, 20) * 100,
+                "ap": round(price + spread / 2, 2),
+                "as": self.random.randrange(1, 20) * 100,
+                "x": "DEMO",
+                "q": sequence,
             }
         return {
-            "ev": "trade", "sym": symbol, "t": timestamp_ns, "p": price,
-            "s": 100, "x": "DEMO", "q": sequence,
+            "ev": "trade",
+            "sym": symbol,
+            "t": timestamp_ns,
+            "p": round(price, 2),
+            "s": self.random.randrange(1, 50) * 10,
+            "x": "DEMO",
+            "q": sequence,
         }
 
     def data_frame(self, symbol: str, timestamp_ns: int) -> str | None:
         feeds = next(iter(self.feeds.values()), ["trade", "quote"])
-        kind = feeds[self._sequence % len(feeds)]
+        kind = feeds[self.random.randrange(len(feeds))]
         return orjson.dumps([self.event(symbol, timestamp_ns, kind)]).decode()
 
     def flood(self, count: int, batch: int = 100, rate: float | None = None) -> float:
@@ -151,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         if args.exit_on_stdin_eof:
-            loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1() or stop.set())
+
+            def on_stdin() -> None:
+                if not os.read(sys.stdin.fileno(), 4096):
+                    stop.set()
+
+            loop.add_reader(sys.stdin.fileno(), on_stdin)
         await stop.wait()
 
     asyncio.run(wait())

@@ -1,0 +1,67 @@
+"""Parameters and records of the FMP provider."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import Field, field_validator, model_validator
+
+from ..params import WebSocketQueryParams, split_symbols
+from ..records import WebSocketData
+
+FmpAssetType = Literal["stock", "fx", "crypto"]
+FmpFeed = Literal["all", "trade", "quote"]
+ASSET_TYPES: tuple[str, ...] = get_args(FmpAssetType)
+FEEDS: tuple[str, ...] = get_args(FmpFeed)
+
+# One host per asset type (FMP "legacy cluster" websockets; same protocol on all three).
+ENDPOINTS: dict[str, str] = {
+    "stock": "wss://websockets.financialmodelingprep.com",
+    "fx": "wss://forex.financialmodelingprep.com",
+    "crypto": "wss://crypto.financialmodelingprep.com",
+}
+
+
+class FmpQueryParams(WebSocketQueryParams):
+    symbol: str = Field(
+        description="Comma-separated tickers, e.g. 'aapl,msft', 'eurusd' or 'btcusd'. "
+        "'EUR/USD' and 'BTC-USD' are accepted for fx and crypto. FMP documents no wildcard."
+    )
+    asset_type: FmpAssetType = Field(
+        default="stock", description="Selects the FMP host: stock, fx or crypto."
+    )
+    feed: FmpFeed = Field(
+        default="all",
+        description="Client-side filter: FMP sends every event type on one subscription. "
+        "'trade' keeps trades and trade breaks, 'quote' keeps top-of-book quotes.",
+    )
+
+    @field_validator("symbol")
+    @classmethod
+    def _check_symbol(cls, value: str) -> str:
+        symbols = split_symbols(value)
+        if not symbols:
+            raise ValueError("must name at least one ticker, e.g. 'aapl' or 'aapl,msft'")
+        if "*" in symbols:
+            raise ValueError("'*' is not supported: FMP documents no wildcard; list the tickers")
+        return value
+
+    @model_validator(mode="after")
+    def _check_symbols_fit_asset_type(self) -> FmpQueryParams:
+        pairs = [s for s in self.symbols() if "/" in s]
+        if self.asset_type == "stock" and pairs:
+            raise ValueError(
+                f"{','.join(pairs)} look like currency pairs, which asset_type 'stock' does not "
+                f"serve; use one of the allowed asset_type values: {', '.join(ASSET_TYPES)}"
+            )
+        return self
+
+
+class FmpData(WebSocketData):
+    """An FMP trade, quote or trade break.
+
+    Wire names: s, t, type, e, lp, ls, bp, bs, ap, as. `timestamp` keeps `t` exactly as sent
+    (epoch nanoseconds for stocks), since `date` only holds microseconds.
+    """
+
+    timestamp: int | None = Field(default=None, description="`t` as sent by FMP.")

@@ -1,0 +1,41 @@
+"""Small test utilities: polling with a deadline, reading a results file directly."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
+    """Poll `check()` until it returns something truthy; fail with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+def row_ids(path: str, table: str = "records") -> list[int]:
+    with sqlite3.connect(path, timeout=10) as connection:
+        return [row[0] for row in connection.execute(f"SELECT id FROM {table} ORDER BY id")]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
