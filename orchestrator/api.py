@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
 from providers import Provider, UnknownProvider, WebSocketData, WebSocketQueryParams, get_provider
 
 from .client import ResultsLocation, WebSocketClient
-from .errors import AuthTokenError, ParameterError, UnknownProviderError
+from .errors import AuthTokenError, ParameterError, StateError, UnknownProviderError
 from .models import OBBject, WebSocketConnectionStatus
 from .registry import Registry
 from .runtime import Runtime, select_runtime
@@ -58,6 +59,7 @@ def parameter_error(exc: ValidationError, model: type[WebSocketQueryParams]) -> 
 
 def teardown(client: WebSocketClient) -> None:
     """Stop everything a connection runs and discard its results unless saved."""
+    client.stop_broadcasting()
     client.disconnect()
     client.discard_results()
 
@@ -143,8 +145,10 @@ class WebSocketsAPI:
         )
         try:
             client.connect()
+            if params.start_broadcast:
+                client.start_broadcasting()
         except Exception:
-            client.discard_results()
+            teardown(client)
             raise
         self.registry.add(client)
         return self._respond(
@@ -270,6 +274,46 @@ class WebSocketsAPI:
             arguments={"name": name},
         )
 
+    def start_broadcasting(
+        self,
+        name: str,
+        auth_token: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        uvicorn_kwargs: dict[str, Any] | str | None = None,
+    ) -> OBBject[WebSocketConnectionStatus]:
+        """Start the connection's broadcast server at ws://host:port.
+
+        `host` and `port` default to the connection's `broadcast_host` and `broadcast_port`
+        (themselves "127.0.0.1" and 6666 by default). `uvicorn_kwargs` (a dict or a JSON
+        object string) pass through to uvicorn.
+        """
+        started = self._now()
+        client = self._client(name, auth_token)
+        if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
+            raise ParameterError(
+                "Invalid parameters: 'port' must be an integer from 0 to 65535.", field="port"
+            )
+        client.start_broadcasting(host, port, parse_json_object("uvicorn_kwargs", uvicorn_kwargs))
+        return self._respond(
+            "start_broadcasting",
+            started,
+            client.status(),
+            arguments={"name": name, "host": host, "port": port},
+        )
+
+    def stop_broadcasting(
+        self, name: str, auth_token: str | None = None
+    ) -> OBBject[WebSocketConnectionStatus]:
+        """Stop the broadcast server; the provider connection keeps streaming."""
+        started = self._now()
+        client = self._client(name, auth_token)
+        if client.stop_broadcasting() is None:
+            raise StateError(f"Connection {name!r} is not broadcasting.")
+        return self._respond(
+            "stop_broadcasting", started, client.status(), arguments={"name": name}
+        )
+
     def kill(self, name: str, auth_token: str | None = None) -> OBBject[str]:
         """Stop everything the connection runs, forget it, and delete its temp results."""
         started = self._now()
@@ -310,6 +354,24 @@ class WebSocketsAPI:
             return ResultsLocation(str(path))
         temp_dir = tempfile.mkdtemp(prefix=f"feeddock-{params.name}-")
         return ResultsLocation(str(Path(temp_dir) / "results.db"), temp_dir=temp_dir)
+
+
+def parse_json_object(field: str, value: dict[str, Any] | str | None) -> dict[str, Any] | None:
+    """Accept a dict or a JSON object string (as the REST API and CLI pass them)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = orjson.loads(value) if value.strip() else None
+        except orjson.JSONDecodeError as exc:
+            raise ParameterError(
+                f"Invalid parameters: {field!r} is not valid JSON: {exc}.", field=field
+            ) from None
+        if parsed is None or isinstance(parsed, dict):
+            return parsed
+    raise ParameterError(
+        f"Invalid parameters: {field!r} must be a dict or a JSON object string.", field=field
+    )
 
 
 def token_matches(client: WebSocketClient, auth_token: str | None) -> bool:

@@ -17,6 +17,7 @@ from provider_image.store import prepare
 from providers import Provider, WebSocketData, WebSocketQueryParams
 
 from . import console, results
+from .broadcast import Broadcast
 from .errors import StateError, UnauthorizedError, WorkerError
 from .models import WebSocketConnectionStatus
 from .monitor import WorkerMonitor
@@ -68,6 +69,7 @@ class WebSocketClient:
         self._symbols: dict[str, None] = {self._canonical(s): None for s in params.symbols()}
         self._handle: WorkerHandle | None = None
         self._monitor: WorkerMonitor | None = None
+        self._broadcast: Broadcast | None = None
         self._command_ids = itertools.count(1)
         self._lock = threading.RLock()
         self.last_error: str | None = None
@@ -247,18 +249,69 @@ class WebSocketClient:
 
     # -- status and teardown --------------------------------------------------------------
 
-    def status(self, *, broadcast: dict[str, Any] | None = None) -> WebSocketConnectionStatus:
+    # -- broadcast server -----------------------------------------------------------------
+
+    @property
+    def is_broadcasting(self) -> bool:
+        return self._broadcast is not None and self._broadcast.is_running
+
+    @property
+    def broadcast_address(self) -> str | None:
+        return self._broadcast.address if self.is_broadcasting and self._broadcast else None
+
+    @property
+    def broadcast_pid(self) -> int | str | None:
+        return self._broadcast.handle.id if self.is_broadcasting and self._broadcast else None
+
+    def start_broadcasting(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        uvicorn_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Serve the results to listeners at ws://host:port (defaults: the connection's)."""
+        with self._lock:
+            if self.is_broadcasting:
+                raise StateError(
+                    f"Connection {self.name!r} is already broadcasting to {self.broadcast_address}."
+                )
+            token = self.params.auth_token
+            self._broadcast = Broadcast.start(
+                self.runtime,
+                connection=self.name,
+                results_file=self.results_file,
+                results_dir=self.location.directory,
+                table_name=self.table_name,
+                host=self.params.broadcast_host if host is None else host,
+                port=self.params.broadcast_port if port is None else port,
+                sleep_time=self.params.sleep_time,
+                auth_token=token.get_secret_value() if token else None,
+                uvicorn_kwargs=uvicorn_kwargs,
+                exit_on_stdin_eof=self.runtime.name == "process",
+            )
+
+    def stop_broadcasting(self) -> str | None:
+        """Stop the broadcast server (the provider keeps streaming); returns its address."""
+        with self._lock:
+            broadcast, self._broadcast = self._broadcast, None
+            if broadcast is None:
+                return None
+            broadcast.stop()
+            return broadcast.address
+
+    # -- status and teardown --------------------------------------------------------------
+
+    def status(self) -> WebSocketConnectionStatus:
         self.refresh()
-        extra = broadcast or {}
         return WebSocketConnectionStatus(
             name=self.name,
             auth_required=self.auth_required,
             subscribed_symbols=self.symbol,
             is_running=self.is_running,
             provider_pid=self.provider_pid,
-            is_broadcasting=bool(extra.get("is_broadcasting", False)),
-            broadcast_address=extra.get("broadcast_address"),
-            broadcast_pid=extra.get("broadcast_pid"),
+            is_broadcasting=self.is_broadcasting,
+            broadcast_address=self.broadcast_address,
+            broadcast_pid=self.broadcast_pid,
             results_file=self.results_file,
             table_name=self.table_name,
             save_results=self.save_results,
@@ -277,6 +330,8 @@ class WebSocketClient:
         return (
             f"WebSocketClient(provider={self.provider.name}, runtime={self.runtime.name}, "
             f"name={self.name}, symbol={self.symbol}, is_running={self.is_running}, "
-            f"provider_pid: {self.provider_pid}, results_file={self.results_file}, "
+            f"provider_pid: {self.provider_pid}, is_broadcasting={self.is_broadcasting}, "
+            f"broadcast_address={self.broadcast_address}, broadcast_pid: {self.broadcast_pid}, "
+            f"results_file={self.results_file}, "
             f"table_name={self.table_name}, save_results={self.save_results})"
         )
