@@ -36,8 +36,9 @@ def parameter_error(exc: ValidationError, model: type[WebSocketQueryParams]) -> 
     first_field: str | None = None
     allowed: list[str] | None = None
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "parameters"
-        first_field = first_field or field
+        field = ".".join(str(part) for part in error["loc"])
+        first_field = first_field or field or None
+        context = error.get("ctx") or {}
         if error["type"] == "extra_forbidden":
             names = ", ".join(sorted(model.model_fields))
             problems.append(f"unknown parameter {field!r}. Allowed parameters: {names}")
@@ -46,12 +47,17 @@ def parameter_error(exc: ValidationError, model: type[WebSocketQueryParams]) -> 
             problems.append(f"{field!r} is required")
             continue
         message = error["msg"].removeprefix("Value error, ")
-        expected = (error.get("ctx") or {}).get("expected")
-        if expected and allowed is None:
-            allowed = [item.strip(" '") for item in str(expected).replace(" or ", ",").split(",")]
+        if allowed is None and context.get("allowed"):
+            allowed = [str(item) for item in context["allowed"]]
+        elif allowed is None and context.get("expected"):
+            expected = str(context["expected"]).replace(" or ", ",")
+            allowed = [item.strip(" '") for item in expected.split(",")]
         shown = error.get("input")
         shown_text = "" if shown is None or isinstance(shown, dict) else f" (got {shown!r})"
-        problems.append(f"{field!r} {message[0].lower() + message[1:]}{shown_text}")
+        if field:
+            problems.append(f"{field!r} {message[0].lower() + message[1:]}{shown_text}")
+        else:  # a check across several parameters: its message names them
+            problems.append(message)
     return ParameterError(
         "Invalid parameters: " + "; ".join(problems) + ".", field=first_field, allowed=allowed
     )
@@ -351,7 +357,7 @@ class WebSocketsAPI:
                     field="results_file",
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
-            return ResultsLocation(str(path))
+            return ResultsLocation(str(path), created=not path.exists())
         temp_dir = tempfile.mkdtemp(prefix=f"feeddock-{params.name}-")
         return ResultsLocation(str(Path(temp_dir) / "results.db"), temp_dir=temp_dir)
 

@@ -123,6 +123,21 @@ def listen(
         raise fail(exc) from None
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the REST API (/api/v1/websockets/..., docs at /docs) with uvicorn."""
+    import uvicorn
+
+    from .rest import create_app
+
+    console.print(f"feeddock REST API on http://{host}:{port} (OpenAPI docs at /docs)")
+    # No access log: query strings may carry auth tokens, which are never logged.
+    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="warning")
+
+
 def main() -> None:
     app()
 

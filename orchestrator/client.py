@@ -37,6 +37,8 @@ class ResultsLocation:
     path: str
     # A directory feeddock created for a temp results file; removed with the file.
     temp_dir: str | None = None
+    # False when the file existed before the connection: feeddock never deletes such a file.
+    created: bool = True
 
     @property
     def directory(self) -> str:
@@ -319,7 +321,7 @@ class WebSocketClient:
 
     def discard_results(self) -> None:
         """Remove the results file unless `save_results`; say where it was kept otherwise."""
-        if self.save_results:
+        if self.save_results or not self.location.created:
             console.show(f"Websocket results saved to: {self.results_file}")
             return
         results.remove_files(self.results_file)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
@@ -11,20 +11,29 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 _SECONDS_CEILING = 1e11
 _MILLIS_CEILING = 1e14
 _MICROS_CEILING = 1e17
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def epoch_to_datetime(value: float) -> datetime:
-    """Turn an epoch timestamp in s, ms, µs or ns into an aware UTC datetime."""
-    number = float(value)
-    if abs(number) < _SECONDS_CEILING:
-        seconds = number
-    elif abs(number) < _MILLIS_CEILING:
-        seconds = number / 1e3
-    elif abs(number) < _MICROS_CEILING:
-        seconds = number / 1e6
+    """Turn an epoch timestamp in s, ms, µs or ns into an aware UTC datetime.
+
+    Integers are converted exactly (no float rounding of nanosecond stamps); the result keeps
+    microseconds, the finest unit `datetime` has.
+    """
+    magnitude = abs(value)
+    if magnitude < _SECONDS_CEILING:
+        per_second = 1
+    elif magnitude < _MILLIS_CEILING:
+        per_second = 1_000
+    elif magnitude < _MICROS_CEILING:
+        per_second = 1_000_000
     else:
-        seconds = number / 1e9
-    return datetime.fromtimestamp(seconds, tz=UTC)
+        per_second = 1_000_000_000
+    if isinstance(value, int):
+        seconds, fraction = divmod(value, per_second)
+        micros = fraction * 1_000_000 // per_second
+        return _EPOCH + timedelta(seconds=seconds, microseconds=micros)
+    return datetime.fromtimestamp(value / per_second, tz=UTC)
 
 
 class WebSocketData(BaseModel):

@@ -8,14 +8,18 @@ server, the thread, the record of received messages, streaming ticks and server-
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -68,7 +72,7 @@ class SimulatorServer(ABC):
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -113,7 +117,7 @@ class SimulatorServer(ABC):
         self._thread.join(timeout=10)
         self._loop = None
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -232,3 +236,45 @@ class SimulatorServer(ABC):
     @abstractmethod
     def data_frame(self, symbol: str, timestamp_ns: int) -> str | None:
         """One data frame for `symbol` in the provider's wire format (None to skip)."""
+
+
+def simulator_arguments(description: str, default_port: int = 8765) -> argparse.ArgumentParser:
+    """Command-line options every simulator shares; add provider-specific ones to the result."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port, help="0 picks a free port")
+    parser.add_argument("--rate", type=float, default=20.0, help="data messages/s per connection")
+    parser.add_argument("--api-key", action="append", help="accept only these keys")
+    parser.add_argument(
+        "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)"
+    )
+    return parser
+
+
+def serve_until_stopped(simulator: SimulatorServer, *, exit_on_stdin_eof: bool = False) -> int:
+    """Run a simulator until SIGINT/SIGTERM (or stdin's end); announce its URL first.
+
+    Prints `listening on ws://HOST:PORT` once it accepts connections: the orchestrator and
+    scripts read that line to learn the port.
+    """
+    simulator.start()
+    print(f"listening on {simulator.url}", flush=True)
+    stop = asyncio.Event()
+
+    def stop_at_stdin_eof(loop: asyncio.AbstractEventLoop) -> None:
+        # A blocking read in a thread works for pipes, files and /dev/null alike.
+        while os.read(sys.stdin.fileno(), 65536):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    async def wait() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if exit_on_stdin_eof:
+            threading.Thread(target=stop_at_stdin_eof, args=(loop,), daemon=True).start()
+        await stop.wait()
+
+    asyncio.run(wait())
+    simulator.stop()
+    return 0

@@ -67,7 +67,8 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
     assert status["table_name"] == "records"
     assert conn.provider == "demo"
     assert "api_key" not in str(conn.extra) and "good-key" not in str(conn.extra)
-    # Ready means logged in and subscribed: the server already has both messages.
+    # Ready means logged in and the subscription sent.
+    market.wait_for(lambda m: len(m.received) >= 2)
     assert market.received[:2] == [
         {"action": "login", "key": "good-key"},
         {"action": "subscribe", "symbols": ["AAPL", "MSFT"], "feeds": ["trade", "quote"]},
@@ -150,7 +151,7 @@ def test_stop_then_restart_keeps_results_and_subscriptions(websockets, market):
     assert restarted.provider_pid != old_pid
     assert restarted.subscribed_symbols == "AAPL,MSFT,SPY"
     assert restarted.results_file == conn.results.results_file
-    assert subscriptions(market)[-1]["symbols"] == ["AAPL", "MSFT", "SPY"]
+    market.wait_for(lambda m: subscriptions(m)[-1]["symbols"] == ["AAPL", "MSFT", "SPY"])
     wait_until(lambda: len(websockets.get_results("demo").results) > kept)
 
 
@@ -185,7 +186,7 @@ def test_get_client_controls_the_connection_directly(websockets, market):
     client.subscribe("eurusd")  # applies when it starts again
     client.connect()
     assert client.is_running
-    assert subscriptions(market)[-1]["symbols"] == ["AAPL", "MSFT", "EURUSD"]
+    market.wait_for(lambda m: subscriptions(m)[-1]["symbols"] == ["AAPL", "MSFT", "EURUSD"])
 
 
 def test_get_client_status_for_all_connections(websockets, market):
@@ -250,6 +251,7 @@ def test_provider_refusing_the_key_raises_its_reason(websockets, market):
 def test_credentials_come_from_the_environment(websockets, market, monkeypatch):
     monkeypatch.setenv("DEMO_API_KEY", "good-key")
     websockets.create_connection(provider="demo", name="env", symbol="spy", url=market.url)
+    market.wait_for(lambda m: len(m.received) >= 1)
     assert market.received[0] == {"action": "login", "key": "good-key"}
 
 

@@ -6,19 +6,16 @@ Run it alone with `python -m providers.demo.simulator --port 0`; it prints
 
 from __future__ import annotations
 
-import argparse
-import os
 import asyncio
 import random
 import re
-import signal
 import sys
 import time
 from typing import Any
 
 import orjson
 
-from ..simulator import Session, SimulatorServer
+from ..simulator import Session, SimulatorServer, serve_until_stopped, simulator_arguments
 
 UNIVERSE = ("AAPL", "MSFT", "NVDA", "SPY", "BTCUSD", "ETHUSD", "EURUSD", "USDJPY")
 VALID_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.:/-]{0,19}$")
@@ -152,36 +149,10 @@ class DemoSimulator(SimulatorServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve the feeddock demo market on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--rate", type=float, default=20.0, help="messages/s per connection")
-    parser.add_argument("--api-key", action="append", help="accept only these keys")
-    parser.add_argument(
-        "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)"
-    )
+    parser = simulator_arguments("Serve the feeddock demo market on loopback.")
     args = parser.parse_args(argv)
     simulator = DemoSimulator(host=args.host, port=args.port, rate=args.rate, api_keys=args.api_key)
-    simulator.start()
-    print(f"listening on {simulator.url}", flush=True)
-    stop = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.exit_on_stdin_eof:
-
-            def on_stdin() -> None:
-                if not os.read(sys.stdin.fileno(), 4096):
-                    stop.set()
-
-            loop.add_reader(sys.stdin.fileno(), on_stdin)
-        await stop.wait()
-
-    asyncio.run(wait())
-    simulator.stop()
-    return 0
+    return serve_until_stopped(simulator, exit_on_stdin_eof=args.exit_on_stdin_eof)
 
 
 if __name__ == "__main__":

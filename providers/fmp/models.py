@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..params import WebSocketQueryParams, split_symbols
 from ..records import WebSocketData
@@ -46,15 +46,17 @@ class FmpQueryParams(WebSocketQueryParams):
             raise ValueError("'*' is not supported: FMP documents no wildcard; list the tickers")
         return value
 
-    @model_validator(mode="after")
-    def _check_symbols_fit_asset_type(self) -> FmpQueryParams:
-        pairs = [s for s in self.symbols() if "/" in s]
-        if self.asset_type == "stock" and pairs:
+    @field_validator("asset_type")
+    @classmethod
+    def _check_symbols_fit_asset_type(cls, value: str, info: ValidationInfo) -> str:
+        # Cross-field check: `symbol` is declared first, so it is validated by now.
+        pairs = [s for s in split_symbols(info.data.get("symbol") or "") if "/" in s]
+        if value == "stock" and pairs:
             raise ValueError(
-                f"{','.join(pairs)} look like currency pairs, which asset_type 'stock' does not "
-                f"serve; use one of the allowed asset_type values: {', '.join(ASSET_TYPES)}"
+                f"'stock' does not serve currency pairs such as {pairs[0]!r}; use 'fx' or "
+                f"'crypto'. Allowed asset_type values: {', '.join(ASSET_TYPES)}"
             )
-        return self
+        return value
 
 
 class FmpData(WebSocketData):

@@ -19,11 +19,8 @@ What it does, and what is assumed where FMP publishes nothing:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import re
-import signal
 import sys
 import time
 from typing import Any
@@ -31,7 +28,7 @@ from typing import Any
 import orjson
 from websockets.protocol import State
 
-from ..simulator import Session, SimulatorServer
+from ..simulator import Session, SimulatorServer, serve_until_stopped, simulator_arguments
 
 VALID_TICKER = re.compile(r"^[a-z0-9][a-z0-9.\-^]{0,19}$")
 HEARTBEAT_SECONDS = 10.0
@@ -171,16 +168,9 @@ class FmpSimulator(SimulatorServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a simulated FMP websocket on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766, help="0 picks a free port")
-    parser.add_argument("--rate", type=float, default=20.0, help="messages/s per connection")
+    parser = simulator_arguments("Serve a simulated FMP websocket on loopback.", 8766)
     parser.add_argument("--asset-type", default="stock", choices=["stock", "fx", "crypto"])
     parser.add_argument("--heartbeat-seconds", type=float, default=HEARTBEAT_SECONDS)
-    parser.add_argument("--api-key", action="append", help="accept only these keys")
-    parser.add_argument(
-        "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)"
-    )
     args = parser.parse_args(argv)
     simulator = FmpSimulator(
         host=args.host,
@@ -190,26 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         asset_type=args.asset_type,
         heartbeat_seconds=args.heartbeat_seconds,
     )
-    simulator.start()
-    print(f"listening on {simulator.url}", flush=True)
-    stop = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.exit_on_stdin_eof:
-
-            def on_stdin() -> None:
-                if not os.read(sys.stdin.fileno(), 4096):  # EOF: the parent has gone
-                    stop.set()
-
-            loop.add_reader(sys.stdin.fileno(), on_stdin)
-        await stop.wait()
-
-    asyncio.run(wait())
-    simulator.stop()
-    return 0
+    return serve_until_stopped(simulator, exit_on_stdin_eof=args.exit_on_stdin_eof)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ Sources checked: `polygon-io/client-python` (`websocket/__init__.py`, `models/*.
     > {"action":"auth","params":"KEY"}
     < [{"ev":"status","status":"auth_success","message":"authenticated"}]
     > {"action":"subscribe","params":"T.AAPL,T.MSFT"}
-    < [{"ev":"status","status":"success","message":"subscribed to: T.AAPL"},
-       {"ev":"status","status":"success","message":"subscribed to: T.MSFT"}]
+    < [{"ev":"status","status":"success","message":"subscribed to: T.AAPL"}]    (one per topic)
+    < [{"ev":"status","status":"success","message":"subscribed to: T.MSFT"}]
     < [{"ev":"T","sym":"AAPL",...},{"ev":"Q","sym":"MSFT",...}]     (frames batch mixed events)
 """
 
@@ -123,7 +123,9 @@ class PolygonProtocol(ProviderProtocol[PolygonQueryParams]):
         return [orjson.dumps({"action": action, "params": topics}).decode()] if topics else []
 
     def on_open(self, symbols: Sequence[str]) -> list[Message]:
-        # The server greets with `connected` first; the official client sends auth right away.
+        # The official client reads the `connected` greeting, then authenticates. `receive()`
+        # cannot return messages to send, so auth goes out on open; the server reads it after
+        # its greeting either way.
         return [orjson.dumps({"action": "auth", "params": self.api_key}).decode()]
 
     def subscribe(self, symbols: Sequence[str]) -> list[Message]:

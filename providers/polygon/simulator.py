@@ -16,20 +16,16 @@ action before auth, and the auth timeout length. Polygon sends no application he
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import re
-import signal
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
 
-from ..simulator import Session, SimulatorServer
+from ..simulator import Session, SimulatorServer, serve_until_stopped, simulator_arguments
 
 MARKET_CHANNELS = {
     "stocks": {"T", "Q", "A", "AM"},
@@ -54,7 +50,7 @@ UNIVERSE = {
     "forex": ("EUR/USD", "USD/JPY"),
     "crypto": ("BTC-USD", "ETH-USD"),
 }
-BATCH_EVERY = 4  # every 4th frame batches up to 3 events of different topics
+BATCH_EVERY = 4  # every 4th frame batches 3 events (of different topics when there are)
 
 
 def family(channel: str, ticker: str) -> str:
@@ -136,29 +132,26 @@ class PolygonSimulator(SimulatorServer):
             await self._status(session, "error", f"invalid action or params: {message!r}")
 
     async def _change(self, session: Session, action: str, params: str, channels: set[str]) -> None:
-        replies: list[dict[str, str]] = []
+        # One status frame per topic, as the official client's mock server answers.
         for topic in filter(None, (item.strip() for item in params.split(","))):
             channel, _, ticker = topic.partition(".")
             if channel not in channels or not (
                 ticker == "*" or TICKERS[family(channel, ticker)].match(ticker)
             ):
-                replies.append(_status("error", f"invalid topic: {topic}"))
+                await self._status(session, "error", f"invalid topic: {topic}")
             elif channel in self.denied_channels:
-                replies.append(_status("error", "not authorized"))
+                await self._status(session, "error", "not authorized")
             elif action == "subscribe":
                 session.symbols.add(topic)
-                replies.append(_status("success", f"subscribed to: {topic}"))
+                await self._status(session, "success", f"subscribed to: {topic}")
             else:
                 session.symbols.discard(topic)
-                # Wording of the official client's mock server.
-                replies.append(_status("success", f"unsubscribed to: {topic}"))
-        if replies:
-            await self.send_json(session, replies)
+                await self._status(session, "success", f"unsubscribed to: {topic}")
         if action == "subscribe":
             self.start_streaming(session)
 
     async def _status(self, session: Session, status: str, message: str) -> None:
-        await self.send_json(session, [_status(status, message)])
+        await self.send_json(session, [{"ev": "status", "status": status, "message": message}])
 
     # -- data --------------------------------------------------------------------------------
 
@@ -175,7 +168,7 @@ class PolygonSimulator(SimulatorServer):
             topics = sorted(session.symbols)
             if topics:
                 frames += 1
-                size = min(3, len(topics)) if frames % BATCH_EVERY == 0 else 1
+                size = 3 if frames % BATCH_EVERY == 0 else 1
                 start = frames % len(topics)
                 picked = [topics[(start + n) % len(topics)] for n in range(size)]
                 now_ms = time.time_ns() // 1_000_000
@@ -231,28 +224,10 @@ class PolygonSimulator(SimulatorServer):
         return aggregate
 
 
-def _status(status: str, message: str) -> dict[str, str]:
-    return {"ev": "status", "status": status, "message": message}
-
-
-def _stop_on_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Block on stdin in a thread (works for pipes and files alike); stop at end of file."""
-    while os.read(sys.stdin.fileno(), 65536):
-        pass
-    loop.call_soon_threadsafe(stop.set)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a Polygon WebSocket simulator on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--rate", type=float, default=20.0, help="frames/s per connection")
-    parser.add_argument("--api-key", action="append", help="accept only these keys")
+    parser = simulator_arguments("Serve a Polygon WebSocket simulator on loopback.")
     parser.add_argument("--deny-channel", action="append", default=[], help="e.g. Q")
     parser.add_argument("--auth-timeout", type=float, default=10.0)
-    parser.add_argument(
-        "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)"
-    )
     args = parser.parse_args(argv)
     simulator = PolygonSimulator(
         host=args.host,
@@ -262,21 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         denied_channels=args.deny_channel,
         auth_timeout=args.auth_timeout,
     )
-    simulator.start()
-    print(f"listening on {simulator.url}", flush=True)
-    stop = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.exit_on_stdin_eof:
-            threading.Thread(target=_stop_on_eof, args=(loop, stop), daemon=True).start()
-        await stop.wait()
-
-    asyncio.run(wait())
-    simulator.stop()
-    return 0
+    return serve_until_stopped(simulator, exit_on_stdin_eof=args.exit_on_stdin_eof)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,8 @@ Run it alone with `python -m providers.tiingo.simulator --port 0`; it prints
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import re
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ..simulator import Session, SimulatorServer
+from ..simulator import Session, SimulatorServer, serve_until_stopped, simulator_arguments
 
 SERVICES = {"/iex": "iex", "/fx": "fx", "/crypto": "crypto_data"}
 LEVELS = {"iex": (0, 5, 6), "fx": (5,), "crypto_data": (2, 5)}
@@ -197,21 +194,9 @@ class TiingoSimulator(SimulatorServer):
         return orjson.dumps(payload).decode()
 
 
-def _stop_at_eof(stop: asyncio.Event) -> None:
-    if not os.read(sys.stdin.fileno(), 65536):
-        stop.set()
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a Tiingo firehose simulator on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766, help="0 picks a free port")
-    parser.add_argument("--rate", type=float, default=20.0, help="messages/s per connection")
+    parser = simulator_arguments("Serve a Tiingo firehose simulator on loopback.", 8766)
     parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between H")
-    parser.add_argument("--api-key", action="append", help="accept only these keys")
-    parser.add_argument(
-        "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)"
-    )
     args = parser.parse_args(argv)
     simulator = TiingoSimulator(
         host=args.host,
@@ -220,21 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         api_keys=args.api_key,
         heartbeat_seconds=args.heartbeat,
     )
-    simulator.start()
-    print(f"listening on {simulator.url}", flush=True)
-    stop = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.exit_on_stdin_eof:
-            loop.add_reader(sys.stdin.fileno(), _stop_at_eof, stop)
-        await stop.wait()
-
-    asyncio.run(wait())
-    simulator.stop()
-    return 0
+    return serve_until_stopped(simulator, exit_on_stdin_eof=args.exit_on_stdin_eof)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from orchestrator import ParameterError, UnauthorizedError, WebSocketsAPI
 from providers.fmp import FmpData
 from providers.fmp.simulator import FmpSimulator
+from providers.simulator import SimulatorServer
 
 KEY = "fmp-test-key"
 DEADLINE_SECONDS = 20.0
@@ -65,7 +66,7 @@ def message(event: str, tickers: list[str]) -> dict[str, Any]:
     return {"event": event, "data": {"ticker": tickers}}
 
 
-def count(simulator: FmpSimulator, wanted: dict[str, Any]) -> int:
+def count(simulator: SimulatorServer, wanted: dict[str, Any]) -> int:
     return sum(1 for received in simulator.received if received == wanted)
 
 
@@ -167,7 +168,7 @@ def test_a_server_close_is_followed_by_reconnect_and_resubscribe_without_duplica
     assert count(simulator, {"event": "login", "data": {"apiKey": KEY}}) == 2
     found = wait_records(websockets, lambda rs: len(rs) >= before + 40)
 
-    stamps = [r.timestamp for r in found]
+    stamps = [r.timestamp or 0 for r in found]
     assert len(stamps) == len(set(stamps)), "duplicate records after the reconnect"
     assert stamps == sorted(stamps)
     assert {r.symbol for r in found[before:]} == {"AAPL", "MSFT", "NVDA"}
@@ -217,12 +218,13 @@ def test_bad_choices_raise_a_parameter_error_listing_the_allowed_values(
 def test_a_pair_given_for_stocks_is_refused_naming_the_asset_types(
     simulator: FmpSimulator, websockets: WebSocketsAPI
 ) -> None:
-    with pytest.raises(ParameterError, match="asset_type values: stock, fx, crypto"):
+    with pytest.raises(ParameterError, match="asset_type values: stock, fx, crypto") as caught:
         connect_fmp(websockets, simulator, symbol="eur/usd")
+    assert caught.value.field == "asset_type"
     assert simulator.connections_opened == 0
 
 
-# -- the simulator on its own, with a raw client ----------------------------------------------------
+# -- the simulator on its own, with a raw client ---------------------------------------------
 
 
 def recv_json(connection: ClientConnection) -> Any:
@@ -296,8 +298,7 @@ def test_the_simulator_kicks_the_older_session_of_a_key(simulator: FmpSimulator)
             "message": "Connected from another location",
         }
         with pytest.raises(ConnectionClosed):
-            while True:
-                first.recv(timeout=DEADLINE_SECONDS)
+            recv_until(first, lambda _: False)
     assert simulator.kicked == 1
 
 

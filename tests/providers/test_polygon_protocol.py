@@ -78,8 +78,15 @@ def test_massive_host_and_url_override() -> None:
 
 @pytest.mark.parametrize(
     ("asset_type", "feed"),
-    [("stock", "trade"), ("options", "trade"), ("fx", "quote"), ("crypto", "trade")]
-    + [("index", "value"), ("index_delayed", "value"), ("stock_delayed", "trade")],
+    [
+        ("stock", "trade"),
+        ("stock_delayed", "trade"),
+        ("options", "trade"),
+        ("fx", "quote"),
+        ("crypto", "trade"),
+        ("index", "value"),
+        ("index_delayed", "value"),
+    ],
 )
 def test_feed_defaults_to_the_first_channel_of_the_market(asset_type: str, feed: str) -> None:
     assert PolygonQueryParams(name="p", symbol="x", asset_type=asset_type).feed == feed
@@ -279,7 +286,12 @@ def test_forex_quote_and_aggregate_from_the_spec_examples() -> None:
     fx, agg, sec = only_records(proto.receive(frame(quote, minute, second)))
     assert (fx.symbol, fx.type, fx.exchange) == ("USD/CNH", "quote", "44")
     assert (fx.bid_price, fx.ask_price, fx.date) == (6.83363, 6.83366, AT_MS)
-    assert (agg.symbol, agg.type, agg.interval, agg.close) == ("USD/EUR", "aggregate", "minute", 0.86889)
+    assert (agg.symbol, agg.type, agg.interval, agg.close) == (
+        "USD/EUR",
+        "aggregate",
+        "minute",
+        0.86889,
+    )
     assert sec.interval == "second"
 
 

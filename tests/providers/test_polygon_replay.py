@@ -63,8 +63,10 @@ def replay(session: str) -> tuple[list[str], list[Event]]:
         if entry["dir"] == "send":
             if not pending and remaining:
                 action, change = remaining.pop(0)
-                pending = proto.subscribe(change) if action == "subscribe" else (
-                    proto.unsubscribe(change)
+                pending = (
+                    proto.subscribe(change)
+                    if action == "subscribe"
+                    else (proto.unsubscribe(change))
                 )
             expected = pending.pop(0) if pending else None
             assert entry["frame"] == expected, f"{session}.jsonl line {number}"

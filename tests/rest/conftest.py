@@ -1,0 +1,74 @@
+"""A real uvicorn server on a free loopback port, serving the REST app over a test API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from orchestrator import WebSocketsAPI
+from orchestrator.rest import Settings, create_app
+from providers.demo.simulator import DemoSimulator
+
+from ..helpers import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, api: WebSocketsAPI, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(api, settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def market() -> Iterator[DemoSimulator]:
+    simulator = DemoSimulator(rate=100).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def serve(websockets: WebSocketsAPI) -> Iterator[Callable[..., httpx.Client]]:
+    """`serve(**settings)` starts the REST app and returns an HTTP client for it."""
+    servers: list[LiveServer] = []
+    clients: list[httpx.Client] = []
+
+    def start(**settings: object) -> httpx.Client:
+        server = LiveServer(websockets, Settings.model_validate(settings)).__enter__()
+        servers.append(server)
+        client = httpx.Client(base_url=server.url, timeout=60)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.__exit__()
