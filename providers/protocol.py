@@ -20,13 +20,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+import orjson
+from pydantic import ValidationError
 
 from .params import WebSocketQueryParams
 from .records import WebSocketData
 
 Message = str | bytes
 ParamsT = TypeVar("ParamsT", bound=WebSocketQueryParams)
+RecordT = TypeVar("RecordT", bound=WebSocketData)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,24 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     def canonical_symbol(self, symbol: str) -> str:
         """The user-facing spelling kept in `subscribed_symbols` (upper case by default)."""
         return symbol.strip().upper()
+
+    def decode(self, frame: Message) -> Any:
+        """The frame's JSON, or a `ProviderError` describing an unreadable frame."""
+        try:
+            return orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return ProviderError(f"unreadable frame: {frame[:200]!r}")
+
+    def validate(self, model: type[RecordT], fields: dict[str, Any], raw: object) -> RecordT | None:
+        """The record, or None after noting (in `invalid`) why the data model refused it."""
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            reason = f"{where}: {error['msg']}" if where else str(error["msg"])
+            self.invalid.append(InvalidRecord(reason, raw))
+            return None
 
     def take_invalid(self) -> list[InvalidRecord]:
         """Frames refused by the data model since the last call."""

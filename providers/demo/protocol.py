@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import ValidationError
 
 from ..protocol import (
     Authorized,
     Event,
     Heartbeat,
     Info,
-    InvalidRecord,
     Message,
     ProviderError,
     ProviderProtocol,
@@ -62,22 +60,19 @@ class DemoProtocol(ProviderProtocol[DemoQueryParams]):
         return [orjson.dumps(payload).decode()]
 
     def receive(self, frame: Message) -> list[Event]:
-        try:
-            parsed: Any = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return [ProviderError(f"unreadable frame: {frame[:200]!r}")]
+        parsed = self.decode(frame)
+        if isinstance(parsed, ProviderError):
+            return [parsed]
         items = parsed if isinstance(parsed, list) else [parsed]
         events: list[Event] = []
         records: list[DemoData] = []
         for item in items:
             kind = item.get("ev") if isinstance(item, dict) else None
             if kind in ("trade", "quote"):
-                try:
-                    records.append(
-                        DemoData.model_validate({FIELDS.get(k, k): v for k, v in item.items()})
-                    )
-                except ValidationError as exc:
-                    self.invalid.append(InvalidRecord(str(exc.errors()[0]["msg"]), item))
+                fields = {FIELDS.get(k, k): v for k, v in item.items()}
+                record = self.validate(DemoData, fields, item)
+                if record is not None:
+                    records.append(record)
             elif kind == "heartbeat":
                 events.append(Heartbeat())
             elif kind == "status":

@@ -16,14 +16,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import ValidationError
 
 from ..protocol import (
     Authorized,
     Event,
     Heartbeat,
     Info,
-    InvalidRecord,
     Message,
     ProviderError,
     ProviderProtocol,
@@ -91,10 +89,9 @@ class FmpProtocol(ProviderProtocol[FmpQueryParams]):
 
     def receive(self, frame: Message) -> list[Event]:
         """One JSON object per frame (not an array); a list is accepted all the same."""
-        try:
-            parsed: Any = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return [ProviderError(f"unreadable frame: {frame[:200]!r}")]
+        parsed = self.decode(frame)
+        if isinstance(parsed, ProviderError):
+            return [parsed]
         events: list[Event] = []
         records: list[FmpData] = []
         for item in parsed if isinstance(parsed, list) else [parsed]:
@@ -165,8 +162,4 @@ class FmpProtocol(ProviderProtocol[FmpQueryParams]):
         raw_time = item.get("t")
         if isinstance(raw_time, int) and not isinstance(raw_time, bool):
             fields["timestamp"] = raw_time
-        try:
-            return FmpData.model_validate(fields)
-        except ValidationError as exc:
-            self.invalid.append(InvalidRecord(str(exc.errors()[0]["msg"]), item))
-            return None
+        return self.validate(FmpData, fields, item)

@@ -19,14 +19,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import ValidationError
 
 from ..protocol import (
     Authorized,
     Event,
     Heartbeat,
     Info,
-    InvalidRecord,
     Message,
     ProviderError,
     ProviderProtocol,
@@ -136,10 +134,9 @@ class PolygonProtocol(ProviderProtocol[PolygonQueryParams]):
 
     def receive(self, frame: Message) -> list[Event]:
         """Every frame is a JSON array that may mix status and data events."""
-        try:
-            parsed: Any = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return [ProviderError(f"unreadable frame: {frame[:200]!r}")]
+        parsed = self.decode(frame)
+        if isinstance(parsed, ProviderError):
+            return [parsed]
         events: list[Event] = []
         records: list[PolygonData] = []
         for item in parsed if isinstance(parsed, list) else [parsed]:
@@ -177,13 +174,7 @@ class PolygonProtocol(ProviderProtocol[PolygonQueryParams]):
         kind, fields, interval = EVENTS[item["ev"]]
         data = {fields.get(key, key): value for key, value in item.items() if key != "ev"}
         data.update(channel=item["ev"], type=kind, interval=interval)
-        try:
-            return PolygonData.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            self.invalid.append(InvalidRecord(f"{where}: {error['msg']}", item))
-            return None
+        return self.validate(PolygonData, data, item)
 
     @staticmethod
     def parse_status(item: dict[str, Any]) -> Event:

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import ValidationError
 
 from ..protocol import (
     Authorized,
@@ -128,10 +127,9 @@ class TiingoProtocol(ProviderProtocol[TiingoQueryParams]):
         return self._change("unsubscribe", symbols)
 
     def receive(self, frame: Message) -> list[Event]:
-        try:
-            message: Any = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return [ProviderError(f"unreadable frame: {frame[:200]!r}")]
+        message = self.decode(frame)
+        if isinstance(message, ProviderError):
+            return [message]
         if not isinstance(message, dict):
             return [ProviderError(f"unexpected message: {message!r}")]
         kind = message.get("messageType")
@@ -193,10 +191,8 @@ class TiingoProtocol(ProviderProtocol[TiingoQueryParams]):
         values["type"] = KINDS.get(kind, kind) if isinstance(kind, str) else kind
         if service == "iex":
             values["exchange"] = "IEX"
-        try:
-            record = TiingoData.model_validate(values)
-        except ValidationError as exc:
-            self.invalid.append(InvalidRecord(str(exc.errors()[0]["msg"]), message))
+        record = self.validate(TiingoData, values, message)
+        if record is None:
             return []
         kept = FEED_TYPES.get(self.params.feed)
         if kept is not None and record.type not in kept:
