@@ -18,9 +18,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers import available_providers
@@ -62,7 +63,7 @@ class ErrorBody(BaseModel):
     allowed: list[str] | None = None
 
 
-class Response(BaseModel):
+class Envelope(BaseModel):
     id: str
     provider: str | None = None
     warnings: list[str] | None = None
@@ -70,19 +71,19 @@ class Response(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class StatusResponse(Response):
+class StatusResponse(Envelope):
     results: WebSocketConnectionStatus
 
 
-class StatusListResponse(Response):
+class StatusListResponse(Envelope):
     results: list[WebSocketConnectionStatus]
 
 
-class MessageResponse(Response):
+class MessageResponse(Envelope):
     results: str
 
 
-class RecordsResponse(Response):
+class RecordsResponse(Envelope):
     results: list[dict[str, Any]]
 
 
@@ -127,12 +128,7 @@ def error_response(status: int, error: str, detail: str, **extra: Any) -> JSONRe
     return JSONResponse(status_code=status, content=body.model_dump(exclude_none=True))
 
 
-def render(response: OBBject[Any]) -> dict[str, Any]:
-    results: Any = response.results
-    if isinstance(results, BaseModel):
-        results = results.model_dump(mode="json")
-    elif isinstance(results, list):
-        results = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in results]
+def _envelope(response: OBBject[Any], results: Any) -> dict[str, Any]:
     return {
         "id": response.id,
         "results": results,
@@ -141,6 +137,25 @@ def render(response: OBBject[Any]) -> dict[str, Any]:
         "chart": None,
         "extra": response.extra,
     }
+
+
+def render(response: OBBject[Any]) -> Response:
+    """The OBBject as JSON (serialised with orjson; the route's model documents the shape)."""
+    results: Any = response.results
+    if isinstance(results, BaseModel):
+        results = results.model_dump(mode="json")
+    elif isinstance(results, list):
+        results = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in results]
+    return Response(orjson.dumps(_envelope(response, results)), media_type="application/json")
+
+
+def render_stored(response: OBBject[list[str]]) -> Response:
+    """Stored records are already JSON: splice them into the body without parsing them."""
+    head = orjson.dumps(_envelope(response, None))
+    marker = b'"results":null'
+    records = b"[" + ",".join(response.results).encode() + b"]"
+    body = head.replace(marker, b'"results":' + records, 1)
+    return Response(body, media_type="application/json")
 
 
 def _secure_equal(expected: str, given: str | None) -> bool:
@@ -202,7 +217,7 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(server_key)], tags=["websockets"])
 
     @router.post("/create_connection", response_model=StatusResponse)
-    def create_connection(body: CreateConnectionBody) -> dict[str, Any]:
+    def create_connection(body: CreateConnectionBody) -> Response:
         """Start a provider connection; returns its status once streaming."""
         arguments = body.model_dump(exclude_unset=True)
         provider, name = arguments.pop("provider"), arguments.pop("name")
@@ -227,33 +242,33 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
         return render(websockets.create_connection(provider, name, **arguments))
 
     @router.get("/get_client_status", response_model=StatusListResponse)
-    def get_client_status(auth_token: Token, name: str = "all") -> dict[str, Any]:
+    def get_client_status(auth_token: Token, name: str = "all") -> Response:
         """Status of one connection, or of all connections visible with this token."""
         return render(websockets.get_client_status(name, auth_token))
 
     @router.get("/get_results", response_model=RecordsResponse)
-    def get_results(name: Name, auth_token: Token) -> dict[str, Any]:
+    def get_results(name: Name, auth_token: Token) -> Response:
         """Every stored record of the connection, oldest first."""
-        return render(websockets.get_results(name, auth_token))
+        return render_stored(websockets.get_results(name, auth_token, raw=True))  # type: ignore[arg-type]
 
     @router.post("/clear_results", response_model=MessageResponse)
-    def clear_results(name: Name, auth_token: Token) -> dict[str, Any]:
+    def clear_results(name: Name, auth_token: Token) -> Response:
         return render(websockets.clear_results(name, auth_token))
 
     @router.post("/subscribe", response_model=StatusResponse)
-    def subscribe(name: Name, symbol: Symbol, auth_token: Token) -> dict[str, Any]:
+    def subscribe(name: Name, symbol: Symbol, auth_token: Token) -> Response:
         return render(websockets.subscribe(name, symbol, auth_token))
 
     @router.post("/unsubscribe", response_model=StatusResponse)
-    def unsubscribe(name: Name, symbol: Symbol, auth_token: Token) -> dict[str, Any]:
+    def unsubscribe(name: Name, symbol: Symbol, auth_token: Token) -> Response:
         return render(websockets.unsubscribe(name, symbol, auth_token))
 
     @router.post("/stop_connection", response_model=StatusResponse)
-    def stop_connection(name: Name, auth_token: Token) -> dict[str, Any]:
+    def stop_connection(name: Name, auth_token: Token) -> Response:
         return render(websockets.stop_connection(name, auth_token))
 
     @router.post("/restart_connection", response_model=StatusResponse)
-    def restart_connection(name: Name, auth_token: Token) -> dict[str, Any]:
+    def restart_connection(name: Name, auth_token: Token) -> Response:
         return render(websockets.restart_connection(name, auth_token))
 
     @router.post("/start_broadcasting", response_model=StatusResponse)
@@ -265,15 +280,15 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
         uvicorn_kwargs: Annotated[
             str | None, Query(description="JSON object passed to uvicorn.")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         return render(websockets.start_broadcasting(name, auth_token, host, port, uvicorn_kwargs))
 
     @router.post("/stop_broadcasting", response_model=StatusResponse)
-    def stop_broadcasting(name: Name, auth_token: Token) -> dict[str, Any]:
+    def stop_broadcasting(name: Name, auth_token: Token) -> Response:
         return render(websockets.stop_broadcasting(name, auth_token))
 
     @router.post("/kill", response_model=MessageResponse)
-    def kill(name: Name, auth_token: Token) -> dict[str, Any]:
+    def kill(name: Name, auth_token: Token) -> Response:
         return render(websockets.kill(name, auth_token))
 
     app.include_router(router)
