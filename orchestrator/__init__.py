@@ -21,6 +21,7 @@ from .errors import (
     UnknownProviderError,
     WorkerError,
 )
+from .listen import alisten, listen
 from .models import OBBject, WebSocketConnectionStatus
 
 __all__ = [
@@ -41,5 +42,7 @@ __all__ = [
     "WebSocketConnectionStatus",
     "WebSocketsAPI",
     "WorkerError",
+    "alisten",
+    "listen",
     "obb",
 ]

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from . import console
 from .errors import ParameterError, PortInUseError, WorkerError
 from .monitor import WorkerMonitor
 from .runtime import LaunchSpec, Runtime, WorkerHandle
@@ -106,5 +105,4 @@ class Broadcast:
 
     def stop(self) -> None:
         self.handle.stop(STOP_TIMEOUT_SECONDS)
-        self.monitor.join()
-        console.show(f"Stopped broadcasting to: {self.address}")
+        self.monitor.join()  # the server itself says "Stopped broadcasting to: ..."
