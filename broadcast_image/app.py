@@ -78,15 +78,22 @@ class BroadcastApp:
         up_to_id = self.hub.register(listener)
         try:
             await websocket.accept()
-            self.reporter.info("accepted", f'{peer!r} - "WebSocket /" [accepted]',
-                               client=listener.client)
-            self.reporter.info("open", "connection open", client=listener.client,
-                               listeners=self.hub.listener_count)
+            self.reporter.info(
+                "accepted", f'{peer!r} - "WebSocket /" [accepted]', client=listener.client
+            )
+            self.reporter.info(
+                "open", "connection open", client=listener.client, listeners=self.hub.listener_count
+            )
             await self._serve(websocket, listener, up_to_id, replay, symbols)
         finally:
             self.hub.unregister(listener)
-            self.reporter.info("closed", "connection closed", client=listener.client,
-                               sent=listener.sent, listeners=self.hub.listener_count)
+            self.reporter.info(
+                "closed",
+                "connection closed",
+                client=listener.client,
+                sent=listener.sent,
+                listeners=self.hub.listener_count,
+            )
 
     async def _serve(
         self,
@@ -106,11 +113,17 @@ class BroadcastApp:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if sender.done() and not sender.cancelled():
+            error = sender.exception()
+            if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
+                self.reporter.error(
+                    "send_failed", f"Sending to {listener.client} failed: {error!r}"
+                )
         if listener.too_slow is not None:
             # Waits until the socket drains (or is lost); the queue is already gone.
             with contextlib.suppress(Exception):
                 await websocket.close(SLOW_CLOSE_CODE, listener.too_slow)
-        elif not receiver.done() or receiver.exception() is not None:
+        elif not receiver.done():
             with contextlib.suppress(Exception):
                 await websocket.close()
 

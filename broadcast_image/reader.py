@@ -145,9 +145,7 @@ class TableReader:
             self._data_version = None  # more to read: do not let the idle check skip it
         return rows
 
-    def last_records(
-        self, up_to_id: int, count: int, symbols: Collection[str] | None
-    ) -> list[str]:
+    def last_records(self, up_to_id: int, count: int, symbols: Collection[str] | None) -> list[str]:
         """The last `count` records with id <= up_to_id (matching `symbols`), oldest first."""
         if count <= 0 or up_to_id <= 0 or not self._open():
             return []

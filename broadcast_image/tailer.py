@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from provider_image.report import Reporter
 
 from .hub import Hub
-from .reader import TableReader
+from .reader import Poll, TableReader
 
 ERROR_REPORT_INTERVAL_SECONDS = 5.0
 
@@ -36,22 +36,28 @@ class Tailer:
         self.hub.reset(start)
 
     async def run(self) -> None:
+        """Poll on a fixed grid: a record waits at most `sleep_time` (plus one query) to be read."""
         loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while True:
             try:
-                poll = await loop.run_in_executor(self._executor, self.reader.poll, self.hub.last_id)
+                poll = await loop.run_in_executor(
+                    self._executor, self.reader.poll, self.hub.last_id
+                )
             except sqlite3.Error as exc:
                 self._report_error(exc)
-                await asyncio.sleep(self.sleep_time)
-                continue
+                poll = Poll([])
             if poll.reset is not None:
                 self.reporter.warning(
                     "results_reset", f"{poll.reset}: reading it from the start", reason=poll.reset
                 )
                 self.hub.reset(0)
             self.hub.publish(poll.rows)
-            if len(poll.rows) < self.reader.batch_rows:
-                await asyncio.sleep(self.sleep_time)
+            if len(poll.rows) == self.reader.batch_rows:
+                continue  # a backlog: read on without waiting
+            now = loop.time()
+            next_poll = max(next_poll + self.sleep_time, now)
+            await asyncio.sleep(next_poll - now)
 
     def _report_error(self, exc: sqlite3.Error) -> None:
         now = time.monotonic()

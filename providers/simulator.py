@@ -208,6 +208,11 @@ class SimulatorServer(ABC):
             return False
         return self.api_keys is None or key in self.api_keys
 
+    @property
+    def last_sequence(self) -> int:
+        """The newest sequence number handed out so far (0 before any data)."""
+        return self._sequence
+
     def next_sequence(self) -> int:
         self._sequence += 1
         return self._sequence

@@ -6,7 +6,6 @@ market simulator on a free port) and reads the real SQLite results file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from orchestrator import (
 )
 from providers.demo.simulator import DemoSimulator
 
-from .helpers import pid_alive, row_ids, wait_until
+from .helpers import kill_worker, row_ids, wait_until, worker_alive
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
     assert status["name"] == "stocks_demo"
     assert status["subscribed_symbols"] == "AAPL,MSFT"
     assert status["is_running"] is True
-    assert pid_alive(status["provider_pid"])
+    assert worker_alive(status["provider_pid"])
     assert status["table_name"] == "records"
     assert conn.provider == "demo"
     assert "api_key" not in str(conn.extra) and "good-key" not in str(conn.extra)
@@ -92,7 +91,7 @@ def test_get_results_returns_clean_records(websockets, market):
 def test_limit_keeps_exactly_the_newest_records(websockets, market):
     conn = connect(websockets, market, limit=15)
     path = conn.results.results_file
-    wait_until(lambda: len(market.received) and market.next_sequence() >= 60)
+    wait_until(lambda: len(market.received) and market.last_sequence >= 60)
     wait_until(lambda: len(row_ids(path)) == 15)
 
     ids = row_ids(path)
@@ -142,7 +141,7 @@ def test_stop_then_restart_keeps_results_and_subscriptions(websockets, market):
 
     stopped = websockets.stop_connection("demo").results
     assert stopped.is_running is False and stopped.provider_pid is None
-    assert not pid_alive(old_pid)
+    assert not worker_alive(old_pid)
     kept = len(websockets.get_results("demo").results)
     assert kept >= 10
 
@@ -208,7 +207,7 @@ def test_kill_removes_the_temp_results_unless_saved(websockets, market, save_res
 
     assert websockets.kill("demo").results == "Clients demo killed."
 
-    assert not pid_alive(pid)
+    assert not worker_alive(pid)
     assert path.exists() is save_results
     with pytest.raises(ConnectionNotFoundError):
         websockets.get_client_status("demo")
@@ -284,9 +283,11 @@ def test_unreachable_server_fails_within_the_connect_timeout(websockets, monkeyp
 def test_a_dead_worker_shows_as_stopped_with_its_last_error(websockets, market):
     conn = connect(websockets, market)
     pid = conn.results.provider_pid
-    os.kill(pid, 9)
+    kill_worker(pid)
 
     wait_until(lambda: not websockets.get_client_status("demo").results[0].is_running)
     client = websockets.get_client("demo").results
     wait_until(lambda: client.last_error)
-    assert client.last_error == "worker exited with code -9"
+    # SIGKILL: a process reports -9, a container 128 + 9.
+    killed = -9 if isinstance(pid, int) else 137
+    assert client.last_error == f"worker exited with code {killed}"

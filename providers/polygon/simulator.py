@@ -80,11 +80,6 @@ class PolygonSimulator(SimulatorServer):
         self.auth_timeout = auth_timeout
         self.frames: list[str] = []  # every client frame, verbatim
 
-    @property
-    def last_sequence(self) -> int:
-        """The newest sequence number (`q`, trade `i`) handed out so far."""
-        return self._sequence
-
     async def messages(self, session: Session) -> AsyncIterator[Any]:
         async for raw in session.connection:
             text = raw if isinstance(raw, str) else raw.decode(errors="replace")
