@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from providers import Provider, UnknownProvider, WebSocketData, WebSocketQueryParams, get_provider
 
+from .adopt import adopt, adopted_token_matches
 from .client import ResultsLocation, WebSocketClient
 from .errors import AuthTokenError, ParameterError, StateError, UnknownProviderError
 from .models import OBBject, WebSocketConnectionStatus
@@ -76,16 +77,23 @@ class WebSocketsAPI:
     def __init__(self, registry: Registry | None = None, runtime: Runtime | None = None) -> None:
         self.registry = registry or Registry()
         self._runtime = runtime
+        self._adopted = False
 
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
             self._runtime = select_runtime()
+        if not self._adopted:
+            # Re-adoption: take over the containers an earlier orchestrator process left
+            # running (Docker runtime only; see adopt.py). Once per API object.
+            self._adopted = True
+            adopt(self.registry, self._runtime)
         return self._runtime
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _client(self, name: str, auth_token: str | None) -> WebSocketClient:
+        self.runtime  # noqa: B018 -- adopts running containers first (adopt.py)
         client = self.registry.get(name)
         check_token(client, auth_token)
         return client
@@ -136,6 +144,7 @@ class WebSocketsAPI:
         """
         started = self._now()
         spec = self._load_provider(provider)
+        self.runtime  # noqa: B018 -- adopts running containers first (adopt.py)
         self.registry.reserve(name)
         params = self._validate(spec, {"name": name, **kwargs})
         api_key = params.api_key.get_secret_value() if params.api_key else None
@@ -176,6 +185,7 @@ class WebSocketsAPI:
     ) -> OBBject[list[WebSocketConnectionStatus]]:
         """Status of one connection, or of every connection the token may see (`"all"`)."""
         started = self._now()
+        self.runtime  # noqa: B018 -- adopts running containers first (adopt.py)
         if name == "all":
             clients = [c for c in self.registry.all() if token_matches(c, auth_token)]
         else:
@@ -187,11 +197,16 @@ class WebSocketsAPI:
             arguments={"name": name},
         )
 
-    def get_results(self, name: str, auth_token: str | None = None) -> OBBject[list[WebSocketData]]:
-        """Every record currently stored for the connection, oldest first."""
+    def get_results(
+        self, name: str, auth_token: str | None = None, *, raw: bool = False
+    ) -> OBBject[list[WebSocketData]] | OBBject[list[str]]:
+        """Every record currently stored for the connection, oldest first.
+
+        `raw=True` returns the stored JSON texts unparsed (what the REST API serves).
+        """
         started = self._now()
         client = self._client(name, auth_token)
-        records = client.results
+        records: list[Any] = client.raw_results() if raw else client.results
         warnings = None if records else [f"No results recorded yet for {name}."]
         return self._respond(
             "get_results",
@@ -326,6 +341,10 @@ class WebSocketsAPI:
         client = self._client(name, auth_token)
         teardown(client)
         self.registry.remove(name)
+        # Docker: also remove any container of the connection that no handle tracked.
+        sweep = getattr(client.runtime, "remove_connection", None)
+        if sweep is not None:
+            sweep(name)
         return self._respond("kill", started, f"Clients {name} killed.", arguments={"name": name})
 
     # -- creation helpers ---------------------------------------------------------------------
@@ -383,7 +402,7 @@ def parse_json_object(field: str, value: dict[str, Any] | str | None) -> dict[st
 def token_matches(client: WebSocketClient, auth_token: str | None) -> bool:
     expected = client.params.auth_token
     if expected is None:
-        return True
+        return adopted_token_matches(client, auth_token)  # adopted: only a hash is known
     if not isinstance(auth_token, str):
         return False
     return hmac.compare_digest(expected.get_secret_value().encode(), auth_token.encode())

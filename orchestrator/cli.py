@@ -14,6 +14,7 @@ from rich.table import Table
 from providers import available_providers, get_provider
 
 from . import results as results_db
+from .cli_images import images_app
 from .errors import FeeddockError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(images_app, name="images")
 console = Console()
 errors = Console(stderr=True)
 

@@ -17,6 +17,7 @@ from provider_image.store import prepare
 from providers import Provider, WebSocketData, WebSocketQueryParams
 
 from . import console, results
+from .adopt import LabelledRuntime, record_labels
 from .broadcast import Broadcast
 from .errors import StateError, UnauthorizedError, WorkerError
 from .models import WebSocketConnectionStatus
@@ -26,6 +27,7 @@ from .runtime import LaunchSpec, Runtime, WorkerHandle
 CONNECT_TIMEOUT_ENV = "FEEDDOCK_CONNECT_TIMEOUT"
 ACK_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
+EXIT_READ_SECONDS = 2.0
 
 
 def connect_timeout() -> float:
@@ -75,6 +77,8 @@ class WebSocketClient:
         self._command_ids = itertools.count(1)
         self._lock = threading.RLock()
         self.last_error: str | None = None
+        # Re-adoption: a salted SHA-256 of auth_token, stored in container labels (adopt.py).
+        self.auth_token_hash: str | None = None
         prepare(location.path, params.table_name)
 
     # -- identity -------------------------------------------------------------------------
@@ -105,7 +109,7 @@ class WebSocketClient:
 
     @property
     def auth_required(self) -> bool:
-        return self.params.auth_token is not None
+        return self.params.auth_token is not None or self.auth_token_hash is not None
 
     @property
     def is_running(self) -> bool:
@@ -140,7 +144,7 @@ class WebSocketClient:
             connection=self.name,
             env=env,
             results_dir=self.location.directory,
-            labels={"feeddock.provider": self.provider.name},
+            labels=record_labels(self),
         )
 
     def connect(self, timeout: float | None = None) -> None:
@@ -187,7 +191,12 @@ class WebSocketClient:
 
     def refresh(self) -> None:
         """Notice a worker that died on its own and keep its last error."""
-        monitor = self._monitor
+        monitor, handle = self._monitor, self._handle
+        # A container's last log lines can trail its exit (a process pipe's do not): once the
+        # worker is gone, give the monitor a moment to read them.
+        exiting = monitor is not None and not monitor.exited
+        if exiting and monitor is not None and handle is not None and not handle.is_running():
+            monitor.wait_for(lambda: monitor.exited, EXIT_READ_SECONDS)
         if monitor is not None and monitor.exited and monitor.last_error:
             self.last_error = monitor.last_error
 
@@ -244,6 +253,10 @@ class WebSocketClient:
     def results(self) -> list[WebSocketData]:
         return results.read_records(self.results_file, self.table_name, self.data_model)
 
+    def raw_results(self) -> list[str]:
+        """The stored JSON text of every record, oldest first."""
+        return results.read_messages(self.results_file, self.table_name)
+
     def clear_results(self) -> int:
         count = results.clear(self.results_file, self.table_name)
         console.show(f"Results cleared from table {self.table_name} in {self.results_file}")
@@ -279,7 +292,7 @@ class WebSocketClient:
                 )
             token = self.params.auth_token
             self._broadcast = Broadcast.start(
-                self.runtime,
+                LabelledRuntime(self.runtime, record_labels(self)),
                 connection=self.name,
                 results_file=self.results_file,
                 results_dir=self.location.directory,
@@ -327,6 +340,32 @@ class WebSocketClient:
         results.remove_files(self.results_file)
         if self.location.temp_dir:
             shutil.rmtree(self.location.temp_dir, ignore_errors=True)
+
+    # -- re-adoption (adopt.py) -------------------------------------------------------------
+
+    def adopt_workers(
+        self,
+        *,
+        symbols: list[str],
+        handle: WorkerHandle | None,
+        monitor: WorkerMonitor | None,
+        broadcast: Broadcast | None,
+    ) -> None:
+        """Take over workers another orchestrator process started for this connection."""
+        with self._lock:
+            self._symbols = {self._canonical(s): None for s in symbols}
+            self._handle, self._monitor, self._broadcast = handle, monitor, broadcast
+            if monitor is not None:
+                self.last_error = monitor.last_error
+
+    def detach(self) -> None:
+        """Let go of the workers without stopping them (their runtime outlives this process)."""
+        with self._lock:
+            handles = [self._handle, self._broadcast.handle if self._broadcast else None]
+            for handle in handles:
+                close = getattr(handle, "close", None)
+                if close is not None:
+                    close()
 
     def __repr__(self) -> str:
         return (

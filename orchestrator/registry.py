@@ -61,13 +61,26 @@ class Registry:
             self.remove(client.name)
         simulators.stop_all()
 
+    def _at_exit(self, teardown: Callable[[WebSocketClient], None]) -> None:
+        """At exit: tear process workers down, but only detach from Docker containers.
+
+        Docker connections outlive the orchestrator process; the next one re-adopts them
+        (adopt.py). Their temp results stay, since the containers keep writing there.
+        """
+        for client in self.all():
+            if getattr(client.runtime, "survives_exit", False):
+                with contextlib.suppress(Exception):
+                    client.detach()
+                self.remove(client.name)
+        self.shutdown(teardown)
+
     def _install_exit_hooks(self) -> None:
         if self._exit_hooks_installed:
             return
         self._exit_hooks_installed = True
         from .api import teardown
 
-        atexit.register(self.shutdown, teardown)
+        atexit.register(self._at_exit, teardown)
         # A plain SIGTERM would end Python without running atexit; turn it into SystemExit.
         if threading.current_thread() is threading.main_thread():
             with contextlib.suppress(ValueError):

@@ -31,6 +31,7 @@ from providers.protocol import Message
 
 from .config import WorkerConfig
 from .control import Command, CommandError, open_stdin, parse_command
+from .health import beat
 from .report import Reporter
 from .writer import RecordWriter
 
@@ -99,6 +100,7 @@ class Worker:
         tasks = [
             asyncio.create_task(self._stream(), name="stream"),
             asyncio.create_task(self._control(), name="control"),
+            asyncio.create_task(beat(lambda: self.authorized), name="heartbeat"),
         ]
         await self.stopping.wait()
         for task in tasks:

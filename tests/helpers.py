@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -39,3 +40,24 @@ def pid_alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def worker_alive(worker_id: int | str) -> bool:
+    """A provider/broadcast pid (process runtime) or container id (Docker) that still runs."""
+    if isinstance(worker_id, int):
+        return pid_alive(worker_id)
+    state = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Running}}", worker_id],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return state.stdout.strip() == "true"
+
+
+def kill_worker(worker_id: int | str) -> None:
+    """SIGKILL a worker process, or `docker kill` its container."""
+    if isinstance(worker_id, int):
+        os.kill(worker_id, 9)
+    else:
+        subprocess.run(["docker", "kill", worker_id], capture_output=True, check=True)

@@ -6,6 +6,7 @@ market simulator on a free port) and reads the real SQLite results file.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,9 +212,8 @@ def test_kill_removes_the_temp_results_unless_saved(websockets, market, save_res
     assert path.exists() is save_results
     with pytest.raises(ConnectionNotFoundError):
         websockets.get_client_status("demo")
-    if save_results:
-        path.unlink()
-        path.parent.rmdir() if not any(path.parent.iterdir()) else None
+    if save_results:  # the kept temp dir also holds SQLite's -wal/-shm files
+        shutil.rmtree(path.parent)
 
 
 def test_results_file_and_table_name_are_honoured(websockets, market, tmp_path):

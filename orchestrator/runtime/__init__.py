@@ -1,22 +1,82 @@
-"""Runtimes that start workers: `process` (embedded) and, later, `docker`."""
+"""Runtimes that start workers: `docker` (one container each) and `process` (embedded).
+
+FEEDDOCK_RUNTIME picks one:
+  - `docker`: always Docker; an engine that does not answer is an error.
+  - `process`: child processes of the orchestrator.
+  - `auto` (the default): Docker when an engine answers and has the feeddock images, else
+    processes. The choice, and why, is shown once per orchestrator process.
+The Docker runtime is imported lazily: `docker` is only needed when it is chosen.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 
-from ..errors import ParameterError
+from .. import console
+from ..errors import ParameterError, RuntimeUnavailableError
 from .base import LaunchSpec, Runtime, WorkerHandle
 from .process import ProcessRuntime
 
 RUNTIME_ENV = "FEEDDOCK_RUNTIME"
-RUNTIME_CHOICES = ("process",)
+RUNTIME_CHOICES = ("auto", "docker", "process")
+
+_announced = threading.Event()
+
+
+def _announce(message: str) -> None:
+    if not _announced.is_set():
+        _announced.set()
+        console.show(message)
+
+
+def _docker() -> Runtime:
+    from .docker import DockerRuntime
+
+    runtime = DockerRuntime()
+    runtime.client  # noqa: B018 -- connect now: fail early with RuntimeUnavailableError
+    return runtime
+
+
+def _auto() -> Runtime:
+    try:
+        from .docker import BUILD_COMMAND, DockerRuntime, engine_answers
+    except ImportError as exc:  # docker-py not installed
+        _announce(f"feeddock runtime: process (the docker package is missing: {exc})")
+        return ProcessRuntime()
+    problem = engine_answers()
+    if problem is not None:
+        _announce("feeddock runtime: process (no Docker engine answers)")
+        return ProcessRuntime()
+    runtime = DockerRuntime()
+    try:
+        missing = runtime.missing_images()
+    except RuntimeUnavailableError as exc:
+        _announce(f"feeddock runtime: process ({exc})")
+        return ProcessRuntime()
+    if missing:
+        runtime.close()
+        _announce(
+            f"feeddock runtime: process (Docker answers but {', '.join(missing)} "
+            f"is missing; build with `{BUILD_COMMAND}`)"
+        )
+        return ProcessRuntime()
+    _announce(
+        f"feeddock runtime: docker (engine {runtime.engine_version()}, "
+        f"instance {runtime.instance!r})"
+    )
+    return runtime
 
 
 def select_runtime(name: str | None = None) -> Runtime:
-    """The runtime named by `name` or $FEEDDOCK_RUNTIME (default: process)."""
-    choice = (name or os.environ.get(RUNTIME_ENV) or "process").strip().lower()
+    """The runtime named by `name` or $FEEDDOCK_RUNTIME (default: auto)."""
+    choice = (name or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
     if choice == "process":
         return ProcessRuntime()
+    if choice == "docker":
+        return _docker()
+    if choice == "auto":
+        return _auto()
     raise ParameterError(
         f"Unknown runtime {choice!r} in {RUNTIME_ENV}. "
         f"Allowed values: {', '.join(RUNTIME_CHOICES)}.",
@@ -25,4 +85,12 @@ def select_runtime(name: str | None = None) -> Runtime:
     )
 
 
-__all__ = ["LaunchSpec", "ProcessRuntime", "Runtime", "WorkerHandle", "select_runtime"]
+__all__ = [
+    "RUNTIME_CHOICES",
+    "RUNTIME_ENV",
+    "LaunchSpec",
+    "ProcessRuntime",
+    "Runtime",
+    "WorkerHandle",
+    "select_runtime",
+]

@@ -1,0 +1,140 @@
+"""Build the two worker images (`feeddock images build`), offline, with progress.
+
+    scripts/wheelhouse.sh  -> .cache/wheelhouse   the feeddock wheel and its dependencies
+    scripts/base-image.sh  -> BASE_IMAGE          python:3.11-slim, or a local debootstrap image
+    docker build --network host -f provider_image/Dockerfile  -> feeddock-provider:latest
+    docker build --network host -f broadcast_image/Dockerfile -> feeddock-broadcast:latest
+
+Building needs a source checkout (the Dockerfiles and scripts are not in the wheel). The wheel
+is built with a fixed SOURCE_DATE_EPOCH, so an unchanged tree gives a byte-identical wheel and
+Docker's layer cache makes a repeated build take seconds. Both Dockerfiles share their install
+layers: the second image costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import ParameterError, RuntimeUnavailableError
+from .runtime.base import Role
+
+ROLES: tuple[Role, ...] = ("provider", "broadcast")
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+BASE_IMAGE_ENV = "FEEDDOCK_BASE_IMAGE"
+# 1980-01-01, the earliest time a zip file can hold: a reproducible wheel.
+SOURCE_DATE_EPOCH = "315532800"
+
+Progress = Callable[[str], None]
+
+
+def project_root() -> Path:
+    """The source checkout this orchestrator runs from (Dockerfiles and scripts included)."""
+    root = Path(__file__).resolve().parent.parent
+    if (
+        not all((root / f"{role}_image" / "Dockerfile").is_file() for role in ROLES)
+        or not (root / "pyproject.toml").is_file()
+    ):
+        raise RuntimeUnavailableError(
+            f"Building images needs a feeddock source checkout; {root} has no Dockerfiles. "
+            "Clone the repository and run `feeddock images build` there."
+        )
+    return root
+
+
+def _run_script(root: Path, script: str, progress: Progress) -> str:
+    """Run scripts/<script>, forwarding its progress; returns the last line of its stdout."""
+    env = {
+        **os.environ,
+        "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH),
+    }
+    process = subprocess.Popen(
+        [str(root / "scripts" / script)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    for line in process.stderr:  # the scripts log to stderr, "[name] ..." lines
+        line = line.rstrip()
+        errors.append(line)
+        if line.startswith("["):
+            progress(line)
+    stdout = process.stdout.read()
+    if process.wait() != 0:
+        tail = "\n".join(errors[-10:])
+        raise RuntimeUnavailableError(f"scripts/{script} failed ({process.returncode}):\n{tail}")
+    lines = stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def base_image(root: Path, explicit: str | None, progress: Progress) -> str:
+    """`explicit`, else $FEEDDOCK_BASE_IMAGE, else what scripts/base-image.sh provides."""
+    if explicit:
+        return explicit
+    if os.environ.get(BASE_IMAGE_ENV):
+        return os.environ[BASE_IMAGE_ENV]
+    if (root / "scripts" / "base-image.sh").is_file():
+        return _run_script(root, "base-image.sh", progress) or DEFAULT_BASE_IMAGE
+    return DEFAULT_BASE_IMAGE
+
+
+def build(
+    roles: Sequence[str] = ROLES,
+    *,
+    base: str | None = None,
+    tag: str | None = None,
+    progress: Progress = print,
+) -> list[str]:
+    """Build the images for `roles`; returns the references built.
+
+    `tag` replaces the tag part of the configured names (feeddock-provider:<tag>).
+    """
+    from .runtime.docker import DockerRuntime
+
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ParameterError(
+            f"Unknown image {', '.join(unknown)}. Allowed values: {', '.join(ROLES)}.",
+            field="role",
+            allowed=ROLES,
+        )
+    root = project_root()
+    runtime = DockerRuntime()
+    try:
+        runtime.client  # noqa: B018 -- fail early when no engine answers
+        progress("[images] building the wheelhouse (scripts/wheelhouse.sh)")
+        _run_script(root, "wheelhouse.sh", progress)
+        chosen = base_image(root, base, progress)
+        progress(f"[images] base image: {chosen}")
+        built = []
+        for role in ROLES:
+            if role not in roles:
+                continue
+            reference = runtime.images[role]
+            if tag:
+                reference = f"{reference.rsplit(':', 1)[0]}:{tag}"
+            progress(f"[images] docker build -t {reference} -f {role}_image/Dockerfile .")
+            previous = runtime.image_id(reference)
+            for line in runtime.build_image(
+                str(root), f"{role}_image/Dockerfile", reference, {"BASE_IMAGE": chosen}
+            ):
+                progress(f"[{role}] {line}")
+            built.append(reference)
+            if previous and previous != runtime.image_id(reference):
+                # The old image lost its tag; drop it unless a container still uses it.
+                with contextlib.suppress(RuntimeUnavailableError):
+                    if runtime.remove_image(previous):
+                        progress(f"[images] removed the previous {reference} ({previous[7:19]})")
+        return built
+    finally:
+        runtime.close()
+
+
+__all__ = ["ROLES", "base_image", "build", "project_root"]
