@@ -29,6 +29,7 @@ os.environ.setdefault("FEEDDOCK_QUIET", "1")
 from orchestrator import WebSocketsAPI
 from orchestrator.api import teardown
 from orchestrator.registry import Registry
+from orchestrator.runtime import select_runtime
 from providers.demo.simulator import DemoSimulator
 
 
@@ -112,14 +113,17 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200_000, help="messages per phase")
     parser.add_argument("--batch", type=int, default=50, help="messages per WebSocket frame")
     parser.add_argument("--rate", type=float, default=50_000, help="paced phase rate (msg/s)")
+    parser.add_argument(
+        "--runtime", choices=["process", "docker"], default="process", help="where the worker runs"
+    )
     args = parser.parse_args()
 
     simulator = DemoSimulator(rate=0).start()
-    api = WebSocketsAPI(Registry())
+    api = WebSocketsAPI(Registry(), runtime=select_runtime(args.runtime))
     try:
         print(
             f"feeddock ingest benchmark: {args.count:,} messages per phase, "
-            f"{args.batch} per frame, {os.cpu_count()} CPUs"
+            f"{args.batch} per frame, {args.runtime} runtime, {os.cpu_count()} CPUs"
         )
         flood = run_phase(api, simulator, "flood", args.count, args.batch, None)
         paced = run_phase(api, simulator, "paced", args.count, args.batch, args.rate)

@@ -311,9 +311,9 @@ class WebSocketsAPI:
         """
         started = self._now()
         client = self._client(name, auth_token)
-        if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
+        if port is not None and (not isinstance(port, int) or not 1 <= port <= 65535):
             raise ParameterError(
-                "Invalid parameters: 'port' must be an integer from 0 to 65535.", field="port"
+                "Invalid parameters: 'port' must be an integer from 1 to 65535.", field="port"
             )
         client.start_broadcasting(host, port, parse_json_object("uvicorn_kwargs", uvicorn_kwargs))
         return self._respond(

@@ -73,8 +73,7 @@ class Broadcast:
                 "use the host and port parameters.",
                 field="uvicorn_kwargs",
             )
-        if port != 0:
-            ensure_port_free(host, port)
+        ensure_port_free(host, port)
         config = {
             "results_file": results_file,
             "table_name": table_name,

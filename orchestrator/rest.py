@@ -276,7 +276,7 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
         name: Name,
         auth_token: Token,
         host: str | None = None,
-        port: Annotated[int | None, Query(ge=0, le=65535)] = None,
+        port: Annotated[int | None, Query(ge=1, le=65535)] = None,
         uvicorn_kwargs: Annotated[
             str | None, Query(description="JSON object passed to uvicorn.")
         ] = None,

@@ -46,7 +46,7 @@ class WebSocketQueryParams(BaseModel):
         description="Seconds between the broadcast server's checks for new records.",
     )
     broadcast_host: str = Field(default="127.0.0.1", description="Broadcast server address.")
-    broadcast_port: int = Field(default=6666, ge=0, le=65535, description="Broadcast server port.")
+    broadcast_port: int = Field(default=6666, ge=1, le=65535, description="Broadcast server port.")
     start_broadcast: bool = Field(default=False, description="Start the broadcast server now.")
     connect_kwargs: dict[str, Any] | None = Field(
         default=None,
