@@ -5,14 +5,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from provider_image.store import connect, quote_identifier
+from provider_image.store import BUSY_TIMEOUT_SECONDS, quote_identifier
 from providers import WebSocketData
 
 
 def _open(path: str) -> sqlite3.Connection | None:
+    # The worker put the file in WAL mode once (it persists); a reader only needs a busy timeout.
     if not Path(path).exists():
         return None
-    return connect(path)
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
 
 
 def read_messages(path: str, table: str, *, last: int | None = None) -> list[str]:
