@@ -76,7 +76,7 @@ class WebSocketClient:
         self._broadcast: Broadcast | None = None
         self._command_ids = itertools.count(1)
         self._lock = threading.RLock()
-        self.last_error: str | None = None
+        self._last_error: str | None = None
         # Re-adoption: a salted SHA-256 of auth_token, stored in container labels (adopt.py).
         self.auth_token_hash: str | None = None
         prepare(location.path, params.table_name)
@@ -157,14 +157,14 @@ class WebSocketClient:
             self._handle, self._monitor = handle, monitor
             wait = connect_timeout() if timeout is None else timeout
             if monitor.wait_ready(wait) and monitor.ready and monitor.fatal_event is None:
-                self.last_error = None
+                self._last_error = None
                 return
             reason = monitor.last_error or monitor.last_message(
                 "reconnecting", "disconnected", "provider_error"
             )
             handle.stop(STOP_TIMEOUT_SECONDS)
             monitor.join()
-            self.last_error = reason or "the worker stopped before it was ready"
+            self._last_error = reason or "the worker stopped before it was ready"
             if monitor.fatal_event is not None and monitor.fatal_event["event"] == "unauthorized":
                 raise UnauthorizedError(
                     f"{self.provider.name} refused the credentials for {self.name!r}: "
@@ -175,7 +175,7 @@ class WebSocketClient:
                     f"Connection {self.name!r} was not ready within {wait:g} s"
                     + (f": {reason}" if reason else ".")
                 )
-            raise WorkerError(f"Connection {self.name!r} failed: {self.last_error}")
+            raise WorkerError(f"Connection {self.name!r} failed: {self._last_error}")
 
     def disconnect(self) -> None:
         """Stop the provider worker after it has written every record it received."""
@@ -186,8 +186,14 @@ class WebSocketClient:
             handle.stop(STOP_TIMEOUT_SECONDS)
             if monitor is not None:
                 monitor.join()
-                self.last_error = monitor.last_error
+                self._last_error = monitor.last_error
             self._handle = None
+
+    @property
+    def last_error(self) -> str | None:
+        """The worker's last error (kept after it stopped), or None."""
+        self.refresh()
+        return self._last_error
 
     def refresh(self) -> None:
         """Notice a worker that died on its own and keep its last error."""
@@ -198,7 +204,7 @@ class WebSocketClient:
         if exiting and monitor is not None and handle is not None and not handle.is_running():
             monitor.wait_for(lambda: monitor.exited, EXIT_READ_SECONDS)
         if monitor is not None and monitor.exited and monitor.last_error:
-            self.last_error = monitor.last_error
+            self._last_error = monitor.last_error
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -356,7 +362,7 @@ class WebSocketClient:
             self._symbols = {self._canonical(s): None for s in symbols}
             self._handle, self._monitor, self._broadcast = handle, monitor, broadcast
             if monitor is not None:
-                self.last_error = monitor.last_error
+                self._last_error = monitor.last_error
 
     def detach(self) -> None:
         """Let go of the workers without stopping them (their runtime outlives this process)."""
