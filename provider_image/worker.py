@@ -249,7 +249,8 @@ class Worker:
                 del self.symbols[symbol]
             messages = self.protocol.unsubscribe(changed) if changed else []
         connection = self.connection
-        if connection is not None and self.authorized and messages:
+        may_send = self.authorized or self.protocol.subscribes_before_authorized
+        if connection is not None and may_send and messages:
             with contextlib.suppress(ConnectionClosed):  # replayed after the reconnect
                 await self._send(connection, messages)
         verb = "Subscribed to" if command.action == "subscribe" else "Unsubscribed from"

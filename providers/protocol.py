@@ -90,6 +90,9 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     """
 
     name: ClassVar[str]
+    # True when `subscribe()` may be sent before `Authorized` (it returns [] when it cannot):
+    # for providers whose subscribe request is itself the authorization (Tiingo).
+    subscribes_before_authorized: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, api_key: str | None) -> None:
         self.params = params

@@ -68,6 +68,7 @@ SEPARATORS = str.maketrans("", "", "/-_ ")
 
 class TiingoProtocol(ProviderProtocol[TiingoQueryParams]):
     name: ClassVar[str] = "tiingo"
+    subscribes_before_authorized: ClassVar[bool] = True
 
     def __init__(self, params: TiingoQueryParams, api_key: str | None) -> None:
         super().__init__(params, api_key)
@@ -115,6 +116,9 @@ class TiingoProtocol(ProviderProtocol[TiingoQueryParams]):
         return self.subscribe(added) + self.unsubscribe(removed)
 
     def _change(self, event: str, symbols: Sequence[str]) -> list[Message]:
+        if self.subscription_id is None and not self._opened and event == "subscribe":
+            # Opened with no tickers (all were unsubscribed): this subscribe authorizes.
+            return self.on_open(symbols)
         if self.subscription_id is None or not symbols:
             return []  # before the `I` reply nothing is sent; on_authorized catches up
         data = {"subscriptionId": self.subscription_id, "tickers": self._tickers(symbols)}

@@ -243,3 +243,20 @@ async def test_the_simulator_answers_like_tiingo(simulator: TiingoSimulator) -> 
 
     async with ws_connect(f"{simulator.url}/boats") as ws:
         assert orjson.loads(await ws.recv())["response"]["code"] == 404
+
+
+def test_a_connection_left_without_tickers_subscribes_again_after_a_reconnect(
+    websockets: WebSocketsAPI, simulator: TiingoSimulator
+) -> None:
+    connect(websockets, simulator, "emptied")
+    websockets.unsubscribe("emptied", symbol="spy")
+    simulator.close_connections()
+    # Reconnected with no tickers: nothing is sent (an empty list would be the firehose).
+    simulator.wait_for(lambda s: s.connections_opened == 2)
+
+    status = websockets.subscribe("emptied", symbol="aapl").results
+    assert status.subscribed_symbols == "AAPL"
+    simulator.wait_for(
+        lambda s: any(m["eventData"]["tickers"] == ["aapl"] for m in opening_subscribes(s))
+    )
+    poll(lambda: records(websockets, "emptied"), lambda rs: any(r.symbol == "AAPL" for r in rs))

@@ -237,6 +237,25 @@ def test_on_authorized_sends_only_what_changed_since_the_opening_subscribe() -> 
     assert orjson.loads(unsub)["eventData"] == {"subscriptionId": 13706, "tickers": ["uso"]}
 
 
+def test_after_opening_with_no_tickers_a_subscribe_is_the_authorizing_request() -> None:
+    # Every symbol was unsubscribed, then the connection reopened: nothing went out on open
+    # (no tickers would mean the whole firehose), so the next subscribe must authorize.
+    protocol = make()
+    assert protocol.on_open([]) == []
+    (request,) = protocol.subscribe(["SPY"])
+    sent = orjson.loads(request)
+    assert sent["eventName"] == "subscribe"
+    assert sent["authorization"] == "KEY"
+    assert sent["eventData"]["tickers"] == ["spy"]
+    assert "subscriptionId" not in sent["eventData"]
+    assert protocol.subscribes_before_authorized
+    # While that request waits for its `I` reply, further changes wait for on_authorized.
+    assert protocol.subscribe(["USO"]) == []
+    protocol.receive(SUBSCRIBED)
+    (catch_up,) = protocol.on_authorized(["SPY", "USO"])
+    assert orjson.loads(catch_up)["eventData"] == {"subscriptionId": 13706, "tickers": ["uso"]}
+
+
 def test_a_reconnect_forgets_the_old_subscription_id() -> None:
     protocol = authorized()
     protocol.on_open(["SPY"])

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
 
-from orchestrator import WebSocketsAPI
+from orchestrator import WebSocketsAPI, listen
 from orchestrator.registry import Registry
 from orchestrator.rest import Settings
 
 from ..helpers import wait_until
-from .conftest import LiveServer
+from .conftest import LiveServer, free_port
 
 API = "/api/v1/websockets"
 
@@ -48,6 +50,14 @@ def test_the_whole_lifecycle_over_http(serve, market):
     market.wait_for_message(lambda m: isinstance(m, dict) and m.get("symbols") == ["NVDA"])
     unsubscribed = http.post(f"{API}/unsubscribe", params={"name": "stocks", "symbol": "msft"})
     assert unsubscribed.json()["results"]["subscribed_symbols"] == "AAPL,NVDA"
+
+    port = free_port()
+    broadcasting = http.post(f"{API}/start_broadcasting", params={"name": "stocks", "port": port})
+    assert broadcasting.json()["results"]["broadcast_address"] == f"ws://127.0.0.1:{port}"
+    assert listen(f"ws://127.0.0.1:{port}", file=io.StringIO(), max_records=2) == 2
+    quiet = http.post(f"{API}/stop_broadcasting", params={"name": "stocks"}).json()["results"]
+    assert quiet["is_broadcasting"] is False
+    assert quiet["is_running"] is True
 
     cleared = http.post(f"{API}/clear_results", params={"name": "stocks"}).json()["results"]
     assert cleared.endswith("results cleared from stocks.")
