@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import sys
 from collections.abc import AsyncGenerator
@@ -62,6 +63,7 @@ async def _frames(
         additional_headers=headers,
         max_size=MAX_FRAME_BYTES,
         compression=None,
+        logger=_retry_logger(url),
     )
     async for websocket in connector:
         # Replay once: after a reconnect it would repeat records already delivered.
@@ -76,6 +78,30 @@ async def _frames(
             f"Connection to {mask_url(url)} closed ({close[0]} {close[1]}); reconnecting.",
             file=sys.stderr,
         )
+
+
+class _RetryNotice(logging.Handler):
+    """Shows the websockets library's "connect failed; reconnecting in N s" notices."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(logging.INFO)
+        self.url = mask_url(url)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("connect failed"):
+            detail = message.removeprefix("connect failed; ")
+            print(f"Cannot reach {self.url}; {detail}", file=sys.stderr, flush=True)
+
+
+def _retry_logger(url: str) -> logging.Logger:
+    # One logger per address (loggers live for the process; addresses are few).
+    logger = logging.getLogger("feeddock.listen").getChild(mask_url(url).replace(".", "_"))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(_RetryNotice(url))
+    return logger
 
 
 def _raise_if_refused(exc: ConnectionClosed) -> None:
