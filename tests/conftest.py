@@ -15,8 +15,9 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from orchestrator import WebSocketsAPI
 from orchestrator.api import teardown
 from orchestrator.registry import Registry
 from orchestrator.runtime import ProcessRuntime, Runtime
+from providers.demo.simulator import DemoSimulator
 
 # Tests that build an API without choosing a runtime get the embedded one.
 os.environ.setdefault("FEEDDOCK_RUNTIME", "process")
@@ -143,3 +145,24 @@ def session_containers() -> Iterator[None]:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         if temp_dir.startswith(("/tmp/", "/var/tmp/")) and "feeddock-" in temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def demo_market() -> Iterator[Callable[..., DemoSimulator]]:
+    """`demo_market(**options)` starts a demo-market simulator on a free port, stopped after."""
+    started: list[DemoSimulator] = []
+
+    def start(**options: Any) -> DemoSimulator:
+        simulator = DemoSimulator(**{"rate": 100, **options}).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def market(demo_market: Callable[..., DemoSimulator]) -> DemoSimulator:
+    """A demo market that accepts any key, streaming 100 messages/s."""
+    return demo_market()

@@ -6,7 +6,6 @@ import asyncio
 import io
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,31 +19,8 @@ from orchestrator import (
 )
 from orchestrator.listen import alisten
 from provider_image.store import connect as open_results
-from providers.demo.simulator import DemoSimulator
 
-from .helpers import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-@pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=100).start()
-    yield simulator
-    simulator.stop()
+from .helpers import free_port, port_is_free, wait_until
 
 
 def stored_sequences(path: str) -> list[int]:

@@ -6,16 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from orchestrator import WebSocketsAPI
-from providers.demo.simulator import DemoSimulator
 
-from .helpers import wait_until
-from .rest.conftest import free_port
+from .helpers import free_port, wait_until
 
 FEEDDOCK = str(Path(sys.executable).with_name("feeddock"))
 
@@ -51,13 +46,6 @@ def test_bad_input_is_an_error_message_not_a_traceback():
     assert result.returncode == 2
     assert "Error:" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=100).start()
-    yield simulator
-    simulator.stop()
 
 
 def test_listen_prints_records_until_ctrl_c(websockets: WebSocketsAPI, market):

@@ -7,7 +7,7 @@ market simulator on a free port) and reads the real SQLite results file.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,10 +28,9 @@ from .helpers import kill_worker, row_ids, wait_until, worker_alive
 
 
 @pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=200, api_keys={"good-key"}).start()
-    yield simulator
-    simulator.stop()
+def market(demo_market: Callable[..., DemoSimulator]) -> DemoSimulator:
+    """A demo market that accepts only "good-key"."""
+    return demo_market(rate=200, api_keys={"good-key"})
 
 
 def subscriptions(market: DemoSimulator) -> list[dict[str, object]]:

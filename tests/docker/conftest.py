@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -38,10 +38,9 @@ def api(docker_runtime: DockerRuntime) -> Iterator[WebSocketsAPI]:
 
 
 @pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=200, api_keys={"good-key"}).start()
-    yield simulator
-    simulator.stop()
+def market(demo_market: Callable[..., DemoSimulator]) -> DemoSimulator:
+    """A demo market that accepts only "good-key"."""
+    return demo_market(rate=200, api_keys={"good-key"})
 
 
 def inspect(container: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ from orchestrator.runtime.docker import DockerRuntime
 from providers.demo.simulator import DemoSimulator
 
 from ..conftest import SESSION_INSTANCE
-from ..helpers import wait_until, worker_alive
+from ..helpers import free_port, wait_until, worker_alive
 from .conftest import containers, docker
 
 FIRST_ORCHESTRATOR = textwrap.dedent(
@@ -36,12 +35,6 @@ FIRST_ORCHESTRATOR = textwrap.dedent(
     # Exits normally: atexit runs, and must leave Docker connections running.
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_first_orchestrator(market: DemoSimulator, port: int) -> dict[str, object]:

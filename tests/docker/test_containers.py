@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,14 +18,8 @@ from provider_image.report import parse_line
 from providers.demo.simulator import DemoSimulator
 
 from ..conftest import SESSION_INSTANCE
-from ..helpers import row_ids, wait_until, worker_alive
+from ..helpers import free_port, row_ids, wait_until, worker_alive
 from .conftest import containers, docker, inspect
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def connect(api: WebSocketsAPI, market: DemoSimulator, name: str = "dk", **kwargs: object):

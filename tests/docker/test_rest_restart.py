@@ -7,26 +7,14 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-
-from providers.demo.simulator import DemoSimulator
 
 from ..conftest import need_docker
-from ..helpers import wait_until
-from ..rest.conftest import free_port
+from ..helpers import free_port, wait_until
 
 API = "/api/v1/websockets"
-
-
-@pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=100).start()
-    yield simulator
-    simulator.stop()
 
 
 class Service:
@@ -59,7 +47,8 @@ class Service:
         self.process.wait(30)
 
 
-def test_connections_survive_a_restart_of_the_rest_service(market):
+def test_connections_survive_a_restart_of_the_rest_service(demo_market):
+    market = demo_market()  # accepts any key (the directory's `market` wants "good-key")
     need_docker()
     instance = f"pytest-rest-{uuid.uuid4().hex[:8]}"
     first = Service(instance)

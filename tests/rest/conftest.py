@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 
@@ -12,15 +11,8 @@ import uvicorn
 
 from orchestrator import WebSocketsAPI
 from orchestrator.rest import Settings, create_app
-from providers.demo.simulator import DemoSimulator
 
-from ..helpers import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from ..helpers import free_port, wait_until
 
 
 class LiveServer:
@@ -45,13 +37,6 @@ class LiveServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-@pytest.fixture
-def market() -> Iterator[DemoSimulator]:
-    simulator = DemoSimulator(rate=100).start()
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture
