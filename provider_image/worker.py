@@ -23,6 +23,7 @@ from providers import (
     Event,
     Info,
     ProviderError,
+    Reconnect,
     Records,
     Unauthorized,
     get_provider,
@@ -160,13 +161,29 @@ class Worker:
     async def _session(self, connection: ClientConnection) -> None:
         self.reporter.info("connected", "WebSocket connection established.")
         await self._send(connection, self.protocol.on_open(list(self.symbols)))
-        async for frame in connection:
-            for event in self.protocol.receive(frame):
-                await self._on_event(connection, event)
-                if self.stopping.is_set():
-                    return
-            if self.protocol.invalid:
-                self._count_invalid()
+        if self.protocol.ready_on_open:
+            await self._on_event(connection, Authorized("Authorization: not required"))
+        keepalive = asyncio.create_task(self._keepalive(connection), name="keepalive")
+        try:
+            async for frame in connection:
+                for event in self.protocol.receive(frame):
+                    await self._on_event(connection, event)
+                    if self.stopping.is_set():
+                        return
+                if self.protocol.invalid:
+                    self._count_invalid()
+        finally:
+            keepalive.cancel()
+
+    async def _keepalive(self, connection: ClientConnection) -> None:
+        """Send the provider's own keep-alive messages (OKX's `ping`, Bitstamp's heartbeat)."""
+        interval = self.protocol.keepalive_interval
+        if interval is None:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(connection, self.protocol.keepalive())
 
     async def _send(self, connection: ClientConnection, messages: list[Message]) -> None:
         for message in messages:
@@ -195,6 +212,9 @@ class Worker:
                 self._fail(EXIT_PROVIDER)
         elif isinstance(event, Info):
             self.reporter.info("info", event.message)
+        elif isinstance(event, Reconnect):
+            self.reporter.info("reconnect_requested", f"{event.message}; reconnecting.")
+            await connection.close()
 
     def _count_invalid(self) -> None:
         invalid = self.protocol.take_invalid()

@@ -9,6 +9,7 @@ from .protocol import (
     Message,
     ProviderError,
     ProviderProtocol,
+    Reconnect,
     Records,
     Unauthorized,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderProtocol",
+    "Reconnect",
     "Records",
     "Unauthorized",
     "UnknownProvider",

@@ -12,7 +12,8 @@ Events a frame can turn into::
     ├── Unauthorized   the provider refused the credentials (fatal: never retried)
     ├── Info           a status message worth showing (subscription acks, notices)
     ├── ProviderError  an error the provider reported; `fatal` ends the worker
-    └── Heartbeat      a keep-alive with nothing to show
+    ├── Heartbeat      a keep-alive with nothing to show
+    └── Reconnect      the server asks the client to reconnect (maintenance, connection age)
 """
 
 from __future__ import annotations
@@ -64,7 +65,14 @@ class Heartbeat:
     pass
 
 
-Event = Records | Authorized | Unauthorized | Info | ProviderError | Heartbeat
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """The server asked for a new connection: the worker closes this one and reconnects."""
+
+    message: str
+
+
+Event = Records | Authorized | Unauthorized | Info | ProviderError | Heartbeat | Reconnect
 
 
 @dataclass(slots=True)
@@ -93,6 +101,13 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     # True when `subscribe()` may be sent before `Authorized` (it returns [] when it cannot):
     # for providers whose subscribe request is itself the authorization (Tiingo).
     subscribes_before_authorized: ClassVar[bool] = False
+    # True for keyless feeds with no login reply: the worker treats the connection as
+    # authorized as soon as `on_open` was sent, and subscribes at once (some exchanges close a
+    # connection that has not subscribed within seconds).
+    ready_on_open: ClassVar[bool] = False
+    # Seconds between `keepalive()` messages while connected (None: the provider needs none,
+    # or WebSocket pings suffice). The worker keeps the clock; the protocol only says what.
+    keepalive_interval: ClassVar[float | None] = None
 
     def __init__(self, params: ParamsT, api_key: str | None) -> None:
         self.params = params
@@ -120,6 +135,10 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
 
     @abstractmethod
     def receive(self, frame: Message) -> list[Event]: ...
+
+    def keepalive(self) -> list[Message]:
+        """Application-level keep-alive messages, sent every `keepalive_interval` seconds."""
+        return []
 
     def canonical_symbol(self, symbol: str) -> str:
         """The user-facing spelling kept in `subscribed_symbols` (upper case by default)."""
