@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from provider_image.config import API_KEY_ENV
-from provider_image.report import parse_line
+from contract.config import API_KEY_ENV
+from contract.status import Level, parse_line
 from providers import UnknownProvider, get_provider
 
 from . import console
@@ -254,8 +254,8 @@ def last_error(lines: Iterable[str], info: ContainerInfo) -> str | None:
     message = None
     for line in lines:
         event = parse_line(line)
-        if event and (" ERROR:" in line[:24]) and event.get("message"):
-            message = str(event["message"])
+        if event and event.level == Level.ERROR and event.message:
+            message = event.message
     if info.oom_killed:
         return "the container ran out of memory (raise FEEDDOCK_DOCKER_MEMORY)"
     if message:

@@ -99,7 +99,7 @@ class Broadcast:
         monitor.join()
         if event is not None and event["event"] == "port_in_use":
             raise PortInUseError(str(event.get("message")))
-        reason = monitor.last_error or (event or {}).get("message") or "no answer"
+        reason = monitor.last_error or (event.message if event else "") or "no answer"
         raise WorkerError(f"The broadcast server for {connection!r} did not start: {reason}")
 
     def stop(self) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from provider_image.config import API_KEY_ENV, CONFIG_ENV, WorkerConfig
-from provider_image.store import prepare
+from contract.config import API_KEY_ENV, WorkerConfig
+from contract.results import prepare
 from providers import Provider, WebSocketData, WebSocketQueryParams
 
 from . import console, results
@@ -136,7 +136,7 @@ class WebSocketClient:
             limit=self.params.limit,
             exit_on_stdin_eof=self.runtime.name == "process",
         )
-        env = {CONFIG_ENV: config.model_dump_json()}
+        env = config.environment()
         if self._api_key:
             env[API_KEY_ENV] = self._api_key
         return LaunchSpec(
@@ -165,7 +165,7 @@ class WebSocketClient:
             handle.stop(STOP_TIMEOUT_SECONDS)
             monitor.join()
             self._last_error = reason or "the worker stopped before it was ready"
-            if monitor.fatal_event is not None and monitor.fatal_event["event"] == "unauthorized":
+            if monitor.fatal_event is not None and monitor.fatal_event.event == "unauthorized":
                 raise UnauthorizedError(
                     f"{self.provider.name} refused the credentials for {self.name!r}: "
                     f"{monitor.fatal_event.get('message')}"

@@ -7,28 +7,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from provider_image.report import human_part, parse_line
+from contract.status import Level, Status, human_part, parse_line
 
 from . import console
 from .runtime import WorkerHandle
 
 # Events after which a worker will not become ready on its own.
 FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
-LEVELS = {"ERROR": logging.ERROR, "WARNING": logging.WARNING}
+LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
 
 
 class WorkerMonitor:
     def __init__(self, handle: WorkerHandle, *, echo: bool = True) -> None:
         self.handle = handle
         self.echo = echo
-        self.events: deque[dict[str, Any]] = deque(maxlen=500)
+        self.events: deque[Status] = deque(maxlen=500)
         self.ready = False
         self.exited = False
         self.exit_code: int | None = None
         self.last_error: str | None = None
-        self.fatal_event: dict[str, Any] | None = None
+        self.fatal_event: Status | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._pump, name=f"monitor-{handle.id}", daemon=True)
 
@@ -52,10 +51,7 @@ class WorkerMonitor:
     def _on_line(self, line: str) -> None:
         event = parse_line(line)
         if self.echo and line.strip():
-            level = logging.INFO
-            for name, value in LEVELS.items():
-                if f" {name}:" in line[:24]:
-                    level = value
+            level = LEVELS[event.level] if event is not None else logging.INFO
             console.show(human_part(line), level)
         if event is None:
             return
@@ -87,14 +83,12 @@ class WorkerMonitor:
             lambda: self.ready or self.exited or self.fatal_event is not None, timeout
         )
 
-    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-        matches: list[dict[str, Any]] = [e for e in reversed(self.events) if predicate(e)]
+    def find(self, predicate: Callable[[Status], bool]) -> Status | None:
+        matches: list[Status] = [e for e in reversed(self.events) if predicate(e)]
         return matches[0] if matches else None
 
-    def wait_event(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
-    ) -> dict[str, Any] | None:
-        found: list[dict[str, Any]] = []
+    def wait_event(self, predicate: Callable[[Status], bool], timeout: float) -> Status | None:
+        found: list[Status] = []
 
         def check() -> bool:
             event = self.find(predicate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from provider_image.store import BUSY_TIMEOUT_SECONDS, quote_identifier
+from contract.results import READER_BUSY_SECONDS, quote_identifier
 from providers import WebSocketData
 
 
@@ -13,7 +13,7 @@ def _open(path: str) -> sqlite3.Connection | None:
     # The worker put the file in WAL mode once (it persists); a reader only needs a busy timeout.
     if not Path(path).exists():
         return None
-    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    return sqlite3.connect(path, timeout=READER_BUSY_SECONDS, isolation_level=None)
 
 
 def read_messages(path: str, table: str, *, last: int | None = None) -> list[str]:

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from contract.commands import Command, CommandError, parse_command
+from contract.config import WorkerConfig
+from contract.status import Reporter
 from providers import (
     Authorized,
     Event,
@@ -30,10 +33,8 @@ from providers import (
 )
 from providers.protocol import Message
 
-from .config import WorkerConfig
-from .control import Command, CommandError, open_stdin, parse_command
+from .control import open_stdin
 from .health import beat
-from .report import Reporter
 from .writer import RecordWriter
 
 EXIT_OK = 0
