@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -47,6 +47,15 @@ class _FromEnv(BaseModel):
         return {self.ENV: self.model_dump_json()}
 
 
+class SymbolChange(BaseModel):
+    """A subscription change made while the worker was stopped, applied when it starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["subscribe", "unsubscribe"]
+    symbols: list[str]
+
+
 class WorkerConfig(_FromEnv):
     """What one provider worker needs. `params` are the provider's query parameters."""
 
@@ -57,6 +66,10 @@ class WorkerConfig(_FromEnv):
     symbols: list[str] | None = Field(
         default=None,
         description="Current subscriptions (user form); overrides params['symbol'] on restarts.",
+    )
+    changes: list[SymbolChange] = Field(
+        default_factory=list,
+        description="Changes to apply to `symbols` before connecting, in order.",
     )
     results_file: str
     table_name: str = "records"
@@ -120,6 +133,7 @@ __all__ = [
     "UVICORN_PARAMETERS",
     "WORKER_CONFIG_ENV",
     "BroadcastConfig",
+    "SymbolChange",
     "WorkerConfig",
     "worker_secret",
 ]

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from contract import results as results_db
 from providers import available_providers, get_provider
 
-from . import results as results_db
 from .cli_images import images_app
 from .errors import FeeddockError
 
