@@ -65,6 +65,11 @@ class CoinbaseSimulator(SimulatorServer):
         self._heartbeats: dict[int, set[str]] = {}
         self._last_us = 0
 
+    @property
+    def last_timestamp(self) -> datetime:
+        """The time of the newest data message generated so far (the epoch before the first)."""
+        return datetime.fromtimestamp(self._last_us / 1e6, tz=UTC)
+
     def listed(self, product: object) -> bool:
         if not isinstance(product, str):
             return False

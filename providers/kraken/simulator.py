@@ -54,6 +54,11 @@ class KrakenSimulator(SimulatorServer):
         self.heartbeat_seconds = heartbeat_seconds
         self._last_us = 0
 
+    @property
+    def last_timestamp(self) -> datetime:
+        """The time of the newest data message generated so far (the epoch before the first)."""
+        return datetime.fromtimestamp(self._last_us / 1e6, tz=UTC)
+
     def listed(self, pair: str) -> bool:
         if self.markets is not None:
             return pair in self.markets

@@ -28,6 +28,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,6 +56,11 @@ class OkxSimulator(SimulatorServer):
         self.pings = 0
         self.tickers: dict[str, dict[str, Any]] = {}  # instId -> newest ticker
         self._last_ms = 0
+
+    @property
+    def last_timestamp(self) -> datetime:
+        """The time of the newest data message generated so far (the epoch before the first)."""
+        return datetime.fromtimestamp(self._last_ms / 1e3, tz=UTC)
 
     def listed(self, inst_id: object) -> bool:
         if not isinstance(inst_id, str):
