@@ -181,7 +181,8 @@ class BitstampProtocol(ProviderProtocol[BitstampQueryParams]):
 
     def _quote(self, channel: str, data: Any) -> BitstampData | None:
         """`order_book_[pair]` `data`: `bids`/`asks` are `[price, amount]` string pairs, best
-        first. Returns None when the best levels did not change since the last message.
+        first. None when the best levels did not change since the last message (or the book
+        is empty).
         """
         if not isinstance(data, dict):
             data = {}
@@ -190,7 +191,7 @@ class BitstampProtocol(ProviderProtocol[BitstampQueryParams]):
         ask = asks[0] if isinstance(asks, list) and asks else [None, None]
         symbol = self._symbol(channel)
         top = (*bid[:2], *ask[:2])
-        if self._tops.get(symbol) == top:
+        if self._tops.get(symbol) == top or (bid[0] is None and ask[0] is None):
             return None
         self._tops[symbol] = top
         fields = {
