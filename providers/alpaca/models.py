@@ -94,7 +94,7 @@ class AlpacaQueryParams(WebSocketQueryParams):
             return allowed[0]
         if value not in allowed:
             raise ValueError(
-                f"source {value!r} is not available for asset_type "
+                f"{value!r} is not available for asset_type "
                 f"{info.data.get('asset_type')!r}; allowed sources: {', '.join(allowed)}"
             )
         return value

@@ -186,19 +186,20 @@ class BinanceSimulator(SimulatorServer):
     def server_shutdown(self) -> None:
         """Announce `serverShutdown` to every connection, then close each one shortly after."""
 
-        async def close_later(session: Session) -> None:
-            await asyncio.sleep(self.shutdown_grace)
-            await session.connection.close(1001, "server shutdown")
-
         async def announce() -> None:
             event = {"e": "serverShutdown", "E": int(time.time() * 1000)}
+            loop = asyncio.get_running_loop()
             for session in list(self.sessions):
                 await self._send_event(session, "!serverShutdown", event)
-                task = asyncio.create_task(close_later(session))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                # A timer, not a sleeping task: stopping the simulator simply drops it.
+                loop.call_later(self.shutdown_grace, self._close, session)
 
         self.call(announce)
+
+    def _close(self, session: Session) -> None:
+        task = asyncio.get_running_loop().create_task(session.connection.close(1001, "shutdown"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # -- data -------------------------------------------------------------------------------------
 

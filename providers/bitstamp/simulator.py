@@ -89,19 +89,20 @@ class BitstampSimulator(SimulatorServer):
     def request_reconnect(self) -> None:
         """Ask every client to reconnect; close the ones still there after the grace period."""
 
-        async def close_later(session: Session) -> None:
-            await asyncio.sleep(self.reconnect_grace)
-            await session.connection.close(1001, "reconnect requested")
-
         async def ask() -> None:
             self.reconnect_requests += 1
+            loop = asyncio.get_running_loop()
             for session in list(self.sessions):
                 await self._reply(session, "bts:request_reconnect", "", "")
-                task = asyncio.create_task(close_later(session))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                # A timer, not a sleeping task: stopping the simulator simply drops it.
+                loop.call_later(self.reconnect_grace, self._close, session, "reconnect requested")
 
         self.call(ask)
+
+    def _close(self, session: Session, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(session.connection.close(1001, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # -- data -------------------------------------------------------------------------------------
 
