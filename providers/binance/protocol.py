@@ -51,11 +51,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _describe(method: str, streams: list[str]) -> str:
-    """`SUBSCRIBE btcusdt@trade,btcusdt@bookTicker`, shortened for long requests."""
+def _listing(streams: list[str]) -> str:
+    """`btcusdt@trade,btcusdt@bookTicker`, shortened for long lists."""
     if len(streams) <= 4:
-        return f"{method} {','.join(streams)}".rstrip()
-    return f"{method} {len(streams)} streams ({','.join(streams[:3])},...)"
+        return ",".join(streams)
+    return f"{len(streams)} streams ({','.join(streams[:3])},...)"
+
+
+def _describe(method: str, streams: list[str]) -> str:
+    return f"{method} {_listing(streams)}".rstrip()
 
 
 class BinanceProtocol(ProviderProtocol[BinanceQueryParams]):
@@ -109,7 +113,7 @@ class BinanceProtocol(ProviderProtocol[BinanceQueryParams]):
         if left_out:
             self._pending.append(
                 ProviderError(
-                    f"not subscribed: {_describe('the', left_out)}: a Binance connection "
+                    f"not subscribed: {_listing(left_out)}: a Binance connection "
                     f"carries at most {MAX_STREAMS} streams; use another connection for these"
                 )
             )
