@@ -107,7 +107,8 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     ready_on_open: ClassVar[bool] = False
     # Seconds between `keepalive()` messages while connected (None: the provider needs none,
     # or WebSocket pings suffice). The worker keeps the clock; the protocol only says what.
-    keepalive_interval: ClassVar[float | None] = None
+    # An instance may set its own (from a parameter), so this is not a ClassVar.
+    keepalive_interval: float | None = None
 
     def __init__(self, params: ParamsT, api_key: str | None) -> None:
         self.params = params

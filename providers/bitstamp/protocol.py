@@ -59,7 +59,7 @@ class BitstampProtocol(ProviderProtocol[BitstampQueryParams]):
     name: ClassVar[str] = "bitstamp"
     ready_on_open: ClassVar[bool] = True
     # Bitstamp sets no interval for its heartbeat; 10 s is what crypto-ws-client sends.
-    keepalive_interval: ClassVar[float | None] = 10.0
+    keepalive_interval: float | None = 10.0
 
     def __init__(self, params: BitstampQueryParams, api_key: str | None) -> None:
         super().__init__(params, api_key)
