@@ -65,6 +65,7 @@ class WebSocketClient:
         worker: ProviderWorker | None = None,
         broadcast: BroadcastServer | None = None,
         last_error: str | None = None,
+        describe_failures: bool = True,
     ) -> None:
         self.provider = provider
         self.params = params
@@ -79,6 +80,8 @@ class WebSocketClient:
         self._worker = worker
         self._broadcast = broadcast
         self._last_error = last_error
+        # False: a failed connect is reported without what the target answered (REST + url).
+        self.describe_failures = describe_failures
         self._lock = threading.RLock()
         self.supervisor = Supervisor(self.name, params.restart_policy, self._lock)
         # Bumped by every start or stop a caller asks for: a pending automatic restart only
@@ -234,7 +237,11 @@ class WebSocketClient:
         wait = connect_timeout() if timeout is None else timeout
         try:
             worker = ProviderWorker.start(
-                self.runtime, self._launch_spec(), provider=self.provider.name, timeout=wait
+                self.runtime,
+                self._launch_spec(),
+                provider=self.provider.name,
+                timeout=wait,
+                describe_failures=self.describe_failures,
             )
         except Exception as exc:
             self._last_error = str(exc)
