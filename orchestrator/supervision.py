@@ -9,6 +9,10 @@ provider refused the credentials, the configuration is invalid) is never retried
 
 `restart_policy="no"` turns all of this off for a connection: a part that dies stays down.
 
+A restart the runtime cannot even attempt (the Docker engine does not answer) is not a crash:
+it is retried with the same capped backoff for as long as the engine stays away, without
+counting towards the crash loop.
+
 Threads: runtimes report exits from their own threads, often while a caller holds the
 client's lock (stopping a worker waits for its exit). So `exited()` only starts a timer; the
 decision and the restart happen on the timer's thread, under the caller-supplied lock.
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import console
+from .errors import RuntimeUnavailableError
 
 RestartPolicy = Literal["on-failure", "no"]
 Part = Literal["provider", "broadcast"]
@@ -58,6 +63,8 @@ class Backoff:
 @dataclass
 class PartState:
     backoff: Backoff = field(default_factory=Backoff)
+    # Waiting for an engine that does not answer: never gives up.
+    engine_wait: Backoff = field(default_factory=lambda: Backoff(max_restarts=1_000_000))
     restarting: bool = False
     failed: str | None = None  # why supervision gave up (or had nothing to retry)
     timer: threading.Timer | None = None
@@ -149,6 +156,15 @@ class Supervisor:
                 return
             try:
                 restart()
+            except RuntimeUnavailableError as exc:  # no engine to restart on: wait for it
+                delay = state.engine_wait.next_delay(time.monotonic()) or CAP_SECONDS
+                state.timer = threading.Timer(
+                    delay, self._restart, args=(part, still_current, restart)
+                )
+                state.timer.daemon = True
+                state.timer.start()
+                console.show(f"feeddock WARNING: {self.connection} {part}: {exc}; retrying")
+                return
             except Exception as exc:  # the restart failed: it counts like another exit
                 self.exited(
                     part,
@@ -160,6 +176,7 @@ class Supervisor:
                 return
             self.restarts += 1
             state.restarting = False
+            state.engine_wait = Backoff(max_restarts=1_000_000)
 
     def close(self) -> None:
         """The connection is going away: cancel every pending restart."""

@@ -168,6 +168,7 @@ class FakeEngine:
         self.never_ready: set[str] = set()  # connections whose worker never gets ready
         self.crash_on_start: set[str] = set()  # connections whose worker dies at once
         self.down = False  # an engine that does not answer
+        self.refused_calls = 0  # calls made while it was down
         self._ports: dict[int, FakeWorker] = {}
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
@@ -255,6 +256,7 @@ class FakeRuntime:
 
     def _check_engine(self) -> None:
         if self.engine.down:
+            self.engine.refused_calls += 1
             raise RuntimeUnavailableError("The fake engine is down.")
 
     def start(self, spec: LaunchSpec, sink: WorkerSink) -> FakeHandle:

@@ -119,6 +119,19 @@ def test_an_adopted_connection_that_died_unwatched_is_restarted(
     assert back.restarts == 1 and back.subscribed_symbols == "AAPL,MSFT"
 
 
+def test_restarts_wait_for_an_engine_that_does_not_answer(
+    api: WebSocketsAPI, engine: FakeEngine
+) -> None:
+    create(api)
+    engine.down = True
+    engine.crash("demo", code=0)
+    wait_until(lambda: engine.refused_calls > supervision.CRASH_LOOP_RESTARTS + 1, timeout=10)
+    assert status(api).health == "restarting"  # an absent engine is no crash loop
+    engine.down = False
+    back = wait_until(lambda: status(api).is_running and status(api), timeout=10)
+    assert back.restarts == 1
+
+
 def test_the_backoff_grows_and_gives_up_in_a_crash_loop() -> None:
     backoff = supervision.Backoff(base=1.0, cap=3.0, max_restarts=4, window=60)
     delays = [backoff.next_delay(now) for now in (0.0, 1.0, 2.0, 3.0, 4.0)]
