@@ -2,38 +2,36 @@
 
 Every docker-py error is turned into `RuntimeUnavailableError` here or in the modules beside
 this one; nothing above the runtime sees a docker-py exception.
+
+An `Engine` also owns what follows its containers, whatever their number: one thread reading
+every attach stream (streams.py), one thread on the event stream per label filter
+(events.py), and a few threads for the engine calls those two must not make themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import docker
-from docker.errors import DockerException, ImageNotFound
-from requests.exceptions import RequestException
+from docker.errors import ImageNotFound
 
 from ...errors import RuntimeUnavailableError
 from ...record import IMAGE_LABEL
+from .endpoint import Endpoint, open_attach
+from .events import EventWatcher
+from .failures import ENGINE_ERRORS, unavailable
+from .streams import AttachStream, StreamMux
 
 BUILD_COMMAND = "feeddock images build"
-# What a call to the engine can raise: docker-py's errors, and the HTTP layer's when the
-# engine's socket is gone (requests is docker-py's own transport).
-ENGINE_ERRORS: tuple[type[Exception], ...] = (DockerException, RequestException)
-POOL_SIZE = 64
-
-
-def unavailable(exc: Exception, where: str | None = None) -> RuntimeUnavailableError:
-    where = where or os.environ.get("DOCKER_HOST") or "the local socket"
-    return RuntimeUnavailableError(
-        f"Docker is not available at {where}: {exc}. Start the engine "
-        "(scripts/ensure-docker.sh), or choose the process runtime with FEEDDOCK_RUNTIME=process."
-    )
+# Ordinary calls only: attach streams have sockets of their own, the event stream pins one.
+POOL_SIZE = 16
+CALL_THREADS = 4
 
 
 def engine_answers() -> str | None:
@@ -63,15 +61,22 @@ class ImageInfo:
 class Engine:
     """One docker-py client, connected on first use, shared by a runtime's threads.
 
-    `base_url` names the engine (`unix:///path/docker.sock`, `tcp://host:2376`); by default
-    the environment's (DOCKER_HOST, else the local socket).
+    `base_url` names the engine (`unix:///path/docker.sock`, `tcp://host:2376`), or
+    `endpoint` with TLS options; by default the environment's (DOCKER_HOST, DOCKER_TLS_VERIFY,
+    DOCKER_CERT_PATH, else the local socket).
     """
 
-    def __init__(self, base_url: str | None = None) -> None:
-        self.base_url = base_url
+    def __init__(self, base_url: str | None = None, *, endpoint: Endpoint | None = None) -> None:
+        if endpoint is None:
+            endpoint = Endpoint.from_env() if base_url is None else Endpoint(base_url)
+        self.endpoint = endpoint
+        self.base_url = endpoint.url
         self._client: Any = None
         self._lock = threading.Lock()
         self._images_seen: set[str] = set()
+        self._mux: StreamMux | None = None
+        self._calls: ThreadPoolExecutor | None = None
+        self._watchers: dict[tuple[str, ...], EventWatcher] = {}
 
     @property
     def client(self) -> Any:
@@ -79,12 +84,7 @@ class Engine:
         with self._lock:
             if self._client is None:
                 try:
-                    if self.base_url is None:
-                        client = docker.from_env(max_pool_size=POOL_SIZE)
-                    else:
-                        client = docker.DockerClient(
-                            base_url=self.base_url, max_pool_size=POOL_SIZE
-                        )
+                    client = self.endpoint.client(POOL_SIZE)
                     client.ping()
                 except ENGINE_ERRORS as exc:
                     raise self.unavailable(exc) from None
@@ -97,6 +97,55 @@ class Engine:
 
     def unavailable(self, exc: Exception) -> RuntimeUnavailableError:
         return unavailable(exc, self.base_url)
+
+    # -- following containers -------------------------------------------------------------
+
+    def attach(
+        self,
+        container_id: str,
+        name: str,
+        on_line: Callable[[str], None],
+        on_end: Callable[[], None],
+    ) -> AttachStream:
+        """Attach to a container's stdio; its lines go to `on_line` from the mux thread.
+
+        Raises `AttachRefused` (404: no such container) or OSError.
+        """
+        sock, leftover = open_attach(self.endpoint, self.api.api_version, container_id)
+        stream = AttachStream(sock, leftover, name=name, on_line=on_line, on_end=on_end)
+        with self._lock:
+            if self._mux is None:
+                self._mux = StreamMux(f"docker-streams-{id(self):x}")
+            mux = self._mux
+        mux.add(stream)
+        return stream
+
+    def detach(self, stream: AttachStream) -> None:
+        """Stop reading a stream and close it (its `on_end` is not called)."""
+        with self._lock:
+            mux = self._mux
+        if mux is not None:
+            mux.remove(stream)
+        else:
+            stream.close()
+
+    def call_soon(self, call: Callable[[], None]) -> None:
+        """Run an engine call on one of the engine's few call threads."""
+        with self._lock:
+            if self._calls is None:
+                self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="docker-calls")
+            calls = self._calls
+        with contextlib.suppress(RuntimeError):  # closed: nobody waits for the answer
+            calls.submit(call)
+
+    def watcher(self, labels: list[str]) -> EventWatcher:
+        """The event watcher for containers with all of `labels` (one thread, started on use)."""
+        key = tuple(sorted(labels))
+        with self._lock:
+            watcher = self._watchers.get(key)
+            if watcher is None:
+                watcher = self._watchers[key] = EventWatcher(lambda: self.api, list(key))
+            return watcher
 
     def version(self) -> str:
         try:
@@ -121,8 +170,18 @@ class Engine:
         return missing
 
     def close(self) -> None:
+        """Stop following containers (they keep running) and close the client."""
         with self._lock:
             client, self._client = self._client, None
+            watchers, self._watchers = list(self._watchers.values()), {}
+            mux, self._mux = self._mux, None
+            calls, self._calls = self._calls, None
+        for watcher in watchers:
+            watcher.close()
+        if mux is not None:
+            mux.close()
+        if calls is not None:
+            calls.shutdown(wait=False, cancel_futures=True)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()

@@ -1,43 +1,50 @@
-"""One container started (or adopted) by the Docker runtime.
+"""One container started (or adopted) by a Docker-engine runtime, followed without a thread.
 
-    follower thread   follows `docker logs` (stdout+stderr) and pushes every line to the sink,
-                      resuming after the last line seen if the stream breaks while the
-                      container runs (and waiting out an engine that went away); once the
-                      container has ended it reports its state to the sink, exactly once
-    send()            writes to ONE attach socket per container, reopened when it breaks
-    stop()            docker stop (SIGTERM; the worker flushes and exits 0), waits until the
-                      sink has the container's last lines, then removes the container
+    output    one attach connection per container carries its stdout and stderr (and takes
+              its stdin); the engine's stream mux (streams.py) pushes each line to the sink
+    death     the engine's event watcher (events.py) reports `die`; the end of the attach
+              stream is checked with one `inspect`. The sink hears `on_exit` exactly once,
+              when both the death and the end of the output are known, so after the last line
+    outages   the watcher reports an engine that went away (`on_problem`) and, when it is
+              back, each container's state: a stopped one exits, a running one is attached again
+    send()    writes a line to the attach connection (re-attaching once if it broke)
+    stop()    docker stop (SIGTERM; the worker flushes and exits 0), waits until the sink has
+              the container's last lines, then removes the container
 
-Commands go through the raw socket under the attach response (`sock._sock.sendall`): the
-object docker-py returns is a read-only SocketIO on unix sockets.
+Re-attaching to a container that kept running (an engine restart with live-restore, a broken
+TCP connection) loses what it printed in between unless recovered: its last log lines are
+read and merged with what was delivered (resume.py), and the new stream's first lines wait
+until then, so the sink sees every line once and in order.
+
+Engine calls run on the caller's thread or on the engine's few call threads, never on the mux
+or watcher threads.
 """
 
 from __future__ import annotations
 
-import calendar
-import contextlib
 import math
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from docker.errors import NotFound
 
 from ..base import WorkerSink, WorkerState
+from .endpoint import AttachRefused
 from .engine import ENGINE_ERRORS, Engine
+from .events import EventWatcher
+from .resume import after_seen, not_yet_seen
+from .streams import AttachStream
 
-# How long stop() waits for the follower to read the container's last lines.
+# How long the end of the output may lag behind the container's death, and how long stop()
+# waits for the last lines before it removes the container anyway.
 DRAIN_SECONDS = 5.0
-RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
-
-
-def parse_timestamp(raw: bytes) -> int:
-    """RFC 3339 timestamp from `docker logs --timestamps`, as nanoseconds since the epoch."""
-    text = raw.decode("ascii", errors="replace").rstrip("Z")
-    whole, _, fraction = text.partition(".")
-    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
-    return seconds * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+# Lines kept to match a re-attached stream against the log; lines read back from the log.
+TAIL_LINES = 64
+RECOVER_LINES = 1000
+# What attaching (or writing to an attach connection) can raise.
+ATTACH_ERRORS: tuple[type[Exception], ...] = (OSError, AttachRefused, *ENGINE_ERRORS)
 
 
 def state_of(details: dict[str, Any]) -> WorkerState:
@@ -52,177 +59,312 @@ def state_of(details: dict[str, Any]) -> WorkerState:
 
 
 GONE = WorkerState(running=False, error="the container was removed")
-SEND_ERRORS: tuple[type[Exception], ...] = (OSError, *ENGINE_ERRORS)
 
 
 class DockerHandle:
+    """Follows one container (see the module docstring). `open()` before the container starts
+    catches every line it prints."""
+
     def __init__(
         self,
         engine: Engine,
+        watcher: EventWatcher,
         container_id: str,
         name: str,
         sink: WorkerSink,
         *,
         remove: Callable[[str], None],
-        since: float | None = None,
     ) -> None:
         self._engine = engine
+        self._watcher = watcher
         self._id = container_id
         self.name = name
         self._sink = sink
         self._remove = remove
-        self._since = since  # adopted handles skip the history
-        self._lock = threading.Lock()
-        self._socket: Any = None
-        self._logs: Any = None
-        self._released = threading.Event()
+        # The stream and the death below; may be held across engine calls, so the mux and
+        # watcher threads never take it (they hand work to the engine's call threads).
+        self._lock = threading.RLock()
+        # Never held across an engine call: lines reach the sink one at a time, in order.
+        self._quick = threading.Lock()
+        self._stream: AttachStream | None = None
+        self._generation = 0  # of the current stream; lines of an older one are dropped
+        self._holding: list[str] | None = None  # a new stream's lines, while recovering a gap
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._dead: WorkerState | None = None
+        self._drain: threading.Timer | None = None
+        self._lost = False
+        self._released = False
         self._exited = threading.Event()
         self._final: WorkerState | None = None
-        self._follower = threading.Thread(
-            target=self._follow, name=f"logs-{container_id[:12]}", daemon=True
-        )
-        self._follower.start()
 
     @property
     def id(self) -> str:
         return self._id
 
-    # -- state ----------------------------------------------------------------------------
+    # -- following --------------------------------------------------------------------------
+
+    def open(self, *, adopted: bool = False) -> None:
+        """Watch the container's death and attach to its output.
+
+        An adopted container's last lines are read first, so that a later re-attach knows
+        what it printed before this handle existed; and since it may have stopped before the
+        watch began, its state is checked once.
+        """
+        if adopted:
+            for line in self._recent_lines(TAIL_LINES):
+                self._tail.append(line)
+        self._watcher.watch(self._id, self)
+        with self._lock:
+            self._attach()
+        if adopted:
+            self._engine.call_soon(self._confirm_death)
+
+    def _attach(self) -> None:
+        """A new attach stream (under self._lock); its lines are dropped once it is replaced."""
+        with self._quick:
+            self._generation += 1
+            generation = self._generation
+        self._stream = self._engine.attach(
+            self._id,
+            self.name,
+            on_line=lambda line: self._line(generation, line),
+            on_end=lambda: self._stream_ended(generation),
+        )
+
+    def _line(self, generation: int, line: str) -> None:
+        with self._quick:
+            if generation != self._generation or self._exited.is_set():
+                return
+            if self._holding is not None:
+                self._holding.append(line)
+                return
+            self._tail.append(line)
+            self._sink.on_line(line)
+
+    def _stream_ended(self, generation: int) -> None:
+        """The attach stream ended (mux thread): find out why on a call thread."""
+        self._engine.call_soon(lambda: self._ended(generation))
+
+    def _ended(self, generation: int) -> None:
+        """The container stopped (its death may already be known), or the stream broke."""
+        with self._lock:
+            if generation != self._generation or self._released:
+                return
+            self._stream = None
+            dead = self._dead
+        if dead is not None:
+            self._exit(dead)
+        else:
+            self._check()
+
+    def _check(self) -> None:
+        """Stopped, or still running with its stream lost? (a call thread)"""
+        if self._released or self._exited.is_set():
+            return
+        try:
+            state = self._inspect()
+        except ENGINE_ERRORS as exc:
+            self._trouble(exc)
+            return
+        if not state.running:
+            self._died(state)
+            return
+        with self._lock:
+            if self._stream is None and not self._released and self._dead is None:
+                self._reattach()
+
+    def _reattach(self) -> None:
+        """Attach again to a running container, recovering what it printed meanwhile."""
+        with self._quick:
+            self._holding = []
+        try:
+            self._attach()
+        except AttachRefused:
+            with self._quick:
+                self._holding = None
+            self._engine.call_soon(lambda: self._died(self._state_or_gone()))
+            return
+        except ATTACH_ERRORS as exc:
+            with self._quick:
+                self._holding = None
+            self._trouble(exc)
+            return
+        try:
+            recent = self._recent_lines(RECOVER_LINES)
+        except ENGINE_ERRORS:
+            recent = []
+        with self._quick:
+            held, self._holding = self._holding or [], None
+            if self._exited.is_set():
+                return
+            for line in [*after_seen(list(self._tail), recent), *not_yet_seen(held, recent)]:
+                self._tail.append(line)
+                self._sink.on_line(line)
+
+    def _recent_lines(self, count: int) -> list[str]:
+        try:
+            raw: bytes = self._engine.api.logs(self._id, stream=False, tail=count)
+        except NotFound:
+            return []
+        return raw.decode("utf-8", errors="replace").splitlines()
+
+    def _trouble(self, exc: Exception) -> None:
+        """An engine call failed: the watcher re-checks every container once it answers."""
+        self.on_engine_lost(f"the Docker engine does not answer: {exc}")
+        self._watcher.kick()
+
+    # -- the event watcher's calls (its thread) ---------------------------------------------
+
+    def on_die(self) -> None:
+        self._engine.call_soon(self._confirm_death)
+
+    def on_engine_lost(self, message: str) -> None:
+        with self._quick:
+            if self._lost or self._released or self._exited.is_set():
+                return
+            self._lost = True
+        self._sink.on_problem(message)
+
+    def on_engine_back(self, running: bool | None) -> None:
+        with self._quick:
+            was_lost, self._lost = self._lost, False
+        if was_lost and not self._exited.is_set():
+            self._sink.on_problem(None)
+        if not running:
+            self._engine.call_soon(self._confirm_death)
+        elif self._stream is None:
+            self._engine.call_soon(self._check)
+
+    def _confirm_death(self) -> None:
+        if self._released or self._exited.is_set():
+            return
+        try:
+            state = self._inspect()
+        except ENGINE_ERRORS as exc:
+            self._trouble(exc)
+            return
+        if not state.running:  # a die event from before a restart would be stale
+            self._died(state)
+
+    # -- death and exit -------------------------------------------------------------------
+
+    def _died(self, state: WorkerState) -> None:
+        """The container has stopped: exit once its output has ended, or after DRAIN_SECONDS."""
+        with self._lock:
+            if self._dead is not None or self._released:
+                return
+            self._dead = state
+            streaming = self._stream is not None
+            if streaming:
+                self._drain = threading.Timer(DRAIN_SECONDS, self._drained)
+                self._drain.daemon = True
+                self._drain.start()
+        if not streaming:
+            self._exit(state)
+
+    def _drained(self) -> None:
+        with self._lock:
+            stream, self._stream = self._stream, None
+            dead = self._dead
+        if stream is not None:
+            self._engine.detach(stream)
+        if dead is not None:
+            self._exit(dead)
+
+    def _exit(self, state: WorkerState) -> None:
+        """Deliver on_exit exactly once, after every line (lines of any stream are dropped
+        from now on)."""
+        with self._quick:
+            if self._exited.is_set():
+                return
+            self._generation += 1
+            self._final = state
+            self._exited.set()
+        with self._lock:
+            if self._drain is not None:
+                self._drain.cancel()
+        self._watcher.unwatch(self._id)
+        self._sink.on_exit(state)
+
+    # -- the seam -------------------------------------------------------------------------
+
+    def _inspect(self) -> WorkerState:
+        try:
+            return state_of(self._engine.api.inspect_container(self._id)["State"])
+        except NotFound:
+            return GONE
+
+    def _state_or_gone(self) -> WorkerState:
+        try:
+            return self._inspect()
+        except ENGINE_ERRORS:
+            return GONE
 
     def state(self) -> WorkerState:
         if self._final is not None:
             return self._final
         try:
-            return state_of(self._engine.api.inspect_container(self._id)["State"])
-        except NotFound:
-            return GONE
+            return self._inspect()
         except ENGINE_ERRORS as exc:
             raise self._engine.unavailable(exc) from None
 
-    def _exit(self, state: WorkerState) -> None:
-        if self._exited.is_set():
-            return
-        self._final = state
-        self._exited.set()
-        self._sink.on_exit(state)
-
-    # -- output ---------------------------------------------------------------------------
-
-    def _follow(self) -> None:
-        last_ns, since, resumed, failures = 0, self._since, False, 0
-        while not self._released.is_set():
-            try:
-                for stamp_ns, text in self._stream(since):
-                    if failures:  # the engine answers again
-                        self._sink.on_problem(None)
-                        failures = 0
-                    if resumed and stamp_ns <= last_ns:
-                        continue  # already seen before the stream was resumed
-                    last_ns = max(last_ns, stamp_ns)
-                    self._sink.on_line(text)
-                state = self.state()
-            except NotFound:
-                state = GONE
-            except Exception as exc:  # the engine went away: wait for it, then look again
-                failures += 1
-                if failures == 1:
-                    self._sink.on_problem(f"the Docker engine does not answer: {exc}")
-                self._released.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
-                since, resumed = (last_ns / 1e9 if last_ns else since), True
-                continue
-            if failures:
-                self._sink.on_problem(None)
-                failures = 0
-            if not state.running:
-                self._exit(state)
-                return
-            # The stream ended while the container runs (engine hiccup): resume after last_ns.
-            since, resumed = (last_ns / 1e9 if last_ns else since), True
-            self._released.wait(0.2)
-
-    def _stream(self, since: float | None) -> Iterator[tuple[int, str]]:
-        stream = self._engine.api.logs(
-            self._id, stream=True, follow=True, timestamps=True, since=since
-        )
-        self._logs = stream
-        pending = b""
-        last_ns = 0
-        try:
-            for chunk in stream:
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for raw in complete:
-                    stamp, _, text = raw.partition(b" ")
-                    with contextlib.suppress(ValueError):  # keep the previous stamp
-                        last_ns = parse_timestamp(stamp)
-                    yield last_ns, text.decode("utf-8", errors="replace").rstrip("\r")
-        finally:
-            with contextlib.suppress(Exception):
-                stream.close()
-            self._logs = None
-        if pending.strip():
-            yield last_ns, pending.partition(b" ")[2].decode("utf-8", errors="replace")
-
-    # -- stdin ----------------------------------------------------------------------------
-
-    def _open_socket(self) -> Any:
-        self._socket = self._engine.api.attach_socket(
-            self._id, params={"stdin": 1, "stream": 1, "stdout": 0, "stderr": 0}
-        )
-        return self._socket
-
-    def _close_socket(self) -> None:
-        sock, self._socket = self._socket, None
-        if sock is not None:
-            with contextlib.suppress(Exception):
-                sock.close()
-
     def send(self, line: str) -> None:
-        """Write one line to the container's stdin through the long-lived attach socket."""
+        """Write one line to the container's stdin through its attach connection."""
         data = line.encode() + b"\n"
         with self._lock:
             for attempt in (1, 2):
-                if self._exited.is_set():
+                if self._exited.is_set() or self._dead is not None:
                     raise BrokenPipeError(f"container {self.name} is not running")
                 try:
-                    sock = self._socket or self._open_socket()
-                    getattr(sock, "_sock", sock).sendall(data)
+                    if self._stream is None:
+                        self._reattach_for_send()
+                    assert self._stream is not None
+                    self._stream.send(data)
                     return
-                except SEND_ERRORS as exc:
-                    self._close_socket()
-                    if attempt == 2 or not self.state().running:
+                except ATTACH_ERRORS as exc:
+                    stream, self._stream = self._stream, None
+                    if stream is not None:
+                        self._engine.detach(stream)
+                    if attempt == 2 or not self._state_or_gone().running:
+                        self._engine.call_soon(self._check)
                         message = f"cannot write to {self.name}'s stdin: {exc}"
                         raise BrokenPipeError(message) from exc
 
-    # -- teardown -------------------------------------------------------------------------
+    def _reattach_for_send(self) -> None:
+        if not self._inspect().running:
+            raise BrokenPipeError(f"container {self.name} is not running")
+        self._reattach()
+        if self._stream is None:
+            raise BrokenPipeError(f"cannot attach to {self.name}")
 
     def stop(self, timeout: float) -> WorkerState:
         """docker stop, wait for the last lines, remove; "already gone" is fine."""
-        with self._lock:
-            self._close_socket()
         try:
             self._engine.api.stop(self._id, timeout=max(1, math.ceil(timeout)))
+            state = self._inspect()
         except NotFound:
-            pass
+            state = GONE
         except ENGINE_ERRORS as exc:
             raise self._engine.unavailable(exc) from None
         # The worker's final counters are its last lines: read them before the container goes.
-        following = self._follower.is_alive() and not self._released.is_set()
-        if not (following and self._exited.wait(DRAIN_SECONDS)):
-            self._exit(self.state())
-        state = self._final or self.state()
+        self._died(state)
+        if not self._exited.wait(DRAIN_SECONDS + 1.0):
+            self._drained()
         self._remove(self._id)
-        return state
+        return self._final or state
 
     def release(self) -> None:
-        """Release local resources (attach socket, log stream); the container keeps running."""
-        self._released.set()
+        """Stop following the container (it keeps running); free the attach connection."""
         with self._lock:
-            self._close_socket()
-        logs = self._logs
-        if logs is not None:
-            with contextlib.suppress(Exception):
-                logs.close()
+            self._released = True
+            stream, self._stream = self._stream, None
+            if self._drain is not None:
+                self._drain.cancel()
+        with self._quick:
+            self._generation += 1
+        self._watcher.unwatch(self._id)
+        if stream is not None:
+            self._engine.detach(stream)
 
 
-__all__ = ["DRAIN_SECONDS", "DockerHandle", "parse_timestamp", "state_of"]
+__all__ = ["ATTACH_ERRORS", "DRAIN_SECONDS", "GONE", "DockerHandle", "state_of"]

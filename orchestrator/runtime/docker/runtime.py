@@ -1,7 +1,7 @@
 """Docker runtime: each worker runs in its own container.
 
     start(spec) ──> create feeddock-<connection>-<role>  (labels, env, bind mount, limits)
-                └─> start ──> DockerHandle (handle.py) following its logs
+                └─> attach (DockerHandle, handle.py) ──> start
 
 Stdin. Containers are created detached with `stdin_open=True` and no tty, so the engine keeps
 stdin open (`OpenStdin: true`) and never closes it after an attach ends (`StdinOnce: false`).
@@ -23,21 +23,29 @@ Every container also runs with `cap_drop=ALL` and `no-new-privileges`.
 Secrets (`spec.secrets`) reach the container as environment variables: never labels, names or
 arguments.
 
-Threads. docker-py is synchronous. The orchestrator API is synchronous too and each handle
-follows its container's logs in its own thread, so plain calls are right here; code on an
-asyncio loop must call this runtime through `asyncio.to_thread`. Each follower and each attach
-socket pins one HTTP connection, so the client's pool is sized for many containers.
+Health. The images' HEALTHCHECKs are turned off for the containers made here (and so is the
+provider's heartbeat file they read): each check is an exec into the container, about 0.1 s
+of CPU for the engine, containerd and runc, so at 600 containers they alone took a whole core.
+The orchestrator already knows each worker's health from its status lines and its exit.
+FEEDDOCK_DOCKER_HEALTHCHECK=<seconds> keeps the images' checks at that interval.
+
+Threads and engine calls. docker-py is synchronous; the orchestrator API is synchronous too,
+so plain calls are right here, and code on an asyncio loop must call this runtime through
+`asyncio.to_thread`. Whatever the number of containers, following them takes three threads
+per engine (handle.py): one reads every attach stream, one follows the event stream, a few
+make the engine calls those two need. A start is three engine calls (create, attach, start);
+stopping is two (stop, remove), plus an inspect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from docker.errors import APIError, NotFound
 
@@ -49,15 +57,18 @@ from ...record import (
     ROLE_LABEL,
     TEMP_DIR_LABEL,
 )
-from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink
+from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink, WorkerState
 from .engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
-from .handle import DockerHandle, state_of
+from .handle import ATTACH_ERRORS, DockerHandle, state_of
 
 INSTANCE_ENV = "FEEDDOCK_INSTANCE"
 NETWORK_ENV = "FEEDDOCK_DOCKER_NETWORK"
 MEMORY_ENV = "FEEDDOCK_DOCKER_MEMORY"
 CPUS_ENV = "FEEDDOCK_DOCKER_CPUS"
 PIDS_ENV = "FEEDDOCK_DOCKER_PIDS"
+HEALTHCHECK_ENV = "FEEDDOCK_DOCKER_HEALTHCHECK"
+# Read by the provider worker; empty: no heartbeat file (only the image's HEALTHCHECK reads it).
+HEARTBEAT_ENV = "FEEDDOCK_HEARTBEAT_FILE"
 IMAGE_ENV: dict[Role, str] = {
     "provider": "FEEDDOCK_PROVIDER_IMAGE",
     "broadcast": "FEEDDOCK_BROADCAST_IMAGE",
@@ -68,6 +79,24 @@ DEFAULT_IMAGES: dict[Role, str] = {
 }
 IMAGE_USER = (10001, 10001)  # the `feeddock` user the Dockerfiles create
 LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
+
+
+def healthcheck_from_env() -> dict[str, Any]:
+    """The healthcheck containers get: none, or the image's own every N seconds."""
+    raw = (os.environ.get(HEALTHCHECK_ENV) or "off").strip().lower()
+    if raw in ("off", "none", "0"):
+        return {"test": ["NONE"]}
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise ParameterError(
+            f"Invalid {HEALTHCHECK_ENV}={raw!r}: use off (the default) or an interval in "
+            "seconds for the images' own HEALTHCHECK.",
+            field=HEALTHCHECK_ENV,
+        )
+    return {"interval": int(seconds * 1e9)}
 
 
 def container_name(connection: str, role: Role) -> str:
@@ -110,6 +139,7 @@ class DockerRuntime:
         }
     )
     engine: Engine = field(default_factory=Engine, repr=False)
+    healthcheck: dict[str, Any] = field(default_factory=healthcheck_from_env)
     name: str = field(default="docker", init=False)
     # Docker connections outlive the orchestrator process: at exit it only releases them.
     survives_exit: bool = field(default=True, init=False)
@@ -139,13 +169,15 @@ class DockerRuntime:
                 f"(or set {IMAGE_ENV[spec.role]} to an image that exists)."
             )
         name = container_name(spec.connection, spec.role)
-        self._clear_name(name)
         labels = {
             **spec.labels,
             CONNECTION_LABEL: spec.connection,
             ROLE_LABEL: spec.role,
             INSTANCE_LABEL: self.instance,
         }
+        environment = {**spec.env, **spec.secrets}
+        if "test" in self.healthcheck:  # checks off: nobody reads the heartbeat file
+            environment[HEARTBEAT_ENV] = ""
         user = run_as(spec.results_dir, spec.labels.get(TEMP_DIR_LABEL), spec.labels)
         api = self.engine.api
         try:
@@ -160,17 +192,24 @@ class DockerRuntime:
                 security_opt=["no-new-privileges"],
                 log_config={"Type": "json-file", "Config": LOG_OPTIONS},
             )
-            created = api.create_container(
-                image,
-                name=name,
-                environment={**spec.env, **spec.secrets},
-                labels=labels,
-                user=user,
-                stdin_open=True,
-                tty=False,
-                detach=True,  # without it docker-py sets StdinOnce: EOF after one attach
-                host_config=host_config,
-            )
+            options: dict[str, Any] = {
+                "name": name,
+                "environment": environment,
+                "labels": labels,
+                "user": user,
+                "stdin_open": True,
+                "tty": False,
+                "detach": True,  # without it docker-py sets StdinOnce: EOF after one attach
+                "healthcheck": self.healthcheck,
+                "host_config": host_config,
+            }
+            try:
+                created = api.create_container(image, **options)
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                self._clear_name(name)  # a stopped container of ours still holds the name
+                created = api.create_container(image, **options)
         except APIError as exc:
             if exc.status_code == 409:
                 raise StateError(
@@ -181,12 +220,19 @@ class DockerRuntime:
         except ENGINE_ERRORS as exc:
             raise self.engine.unavailable(exc) from None
         container_id = str(created["Id"])
+        handle = self._handle(container_id, name, sink)
         try:
+            handle.open()  # before the start: no line is missed
             api.start(container_id)
-        except ENGINE_ERRORS as exc:
+        except ATTACH_ERRORS as exc:
+            handle.release()
             self.remove(container_id)
             raise RuntimeUnavailableError(f"Docker could not start {name}: {exc}") from None
-        return DockerHandle(self.engine, container_id, name, sink, remove=self.remove)
+        return handle
+
+    def _handle(self, container_id: str, name: str, sink: WorkerSink) -> DockerHandle:
+        watcher = self.engine.watcher([f"{INSTANCE_LABEL}={self.instance}"])
+        return DockerHandle(self.engine, watcher, container_id, name, sink, remove=self.remove)
 
     def _clear_name(self, name: str) -> None:
         """Remove a stopped container that still holds `name`; refuse a running one."""
@@ -219,6 +265,8 @@ class DockerRuntime:
     # -- surviving workers ----------------------------------------------------------------
 
     def _find(self, connection: str | None = None) -> list[SurvivingWorker]:
+        """This instance's containers (of one connection): one list call, and an inspect for
+        each stopped one (the list does not say how it ended)."""
         filters = [f"{INSTANCE_LABEL}={self.instance}"]
         filters.append(f"{CONNECTION_LABEL}={connection}" if connection else CONNECTION_LABEL)
         api = self.engine.api
@@ -226,16 +274,19 @@ class DockerRuntime:
             found = api.containers(all=True, filters={"label": filters})
             workers = []
             for summary in found:
-                try:
-                    details = api.inspect_container(summary["Id"])
-                except NotFound:
-                    continue
+                state = WorkerState(running=True)
+                if summary.get("State") != "running":
+                    try:
+                        state = state_of(api.inspect_container(summary["Id"])["State"])
+                    except NotFound:
+                        continue
+                names = summary.get("Names") or [str(summary["Id"])]
                 workers.append(
                     SurvivingWorker(
-                        id=str(details["Id"]),
-                        name=str(details["Name"]).lstrip("/"),
-                        labels=dict(details["Config"].get("Labels") or {}),
-                        state=state_of(details["State"]),
+                        id=str(summary["Id"]),
+                        name=str(names[0]).lstrip("/"),
+                        labels=dict(summary.get("Labels") or {}),
+                        state=state,
                     )
                 )
         except ENGINE_ERRORS as exc:
@@ -246,9 +297,13 @@ class DockerRuntime:
         return self._find()
 
     def attach(self, worker: SurvivingWorker, sink: WorkerSink) -> DockerHandle:
-        return DockerHandle(
-            self.engine, worker.id, worker.name, sink, remove=self.remove, since=time.time()
-        )
+        handle = self._handle(worker.id, worker.name, sink)
+        try:
+            handle.open(adopted=True)
+        except ATTACH_ERRORS as exc:
+            handle.release()
+            raise self.engine.unavailable(exc) from None
+        return handle
 
     def history(self, worker: SurvivingWorker) -> list[str]:
         try:
