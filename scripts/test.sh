@@ -7,6 +7,9 @@
 # debootstrap when no registry is reachable) and both images are built from this tree
 # (wheelhouse + docker build; cached, a few seconds when nothing changed). It then exports
 # FEEDDOCK_REQUIRE_DOCKER=1, so a Docker test that cannot run fails instead of skipping.
+# The Swarm tests (tests/swarm) start a single-node swarm of their own in a network namespace
+# and remove it after; scripts/ensure-swarm.sh checks they can (root, iproute2, nsenter) and
+# FEEDDOCK_REQUIRE_SWARM=1 makes a Swarm test that cannot run fail too.
 # FEEDDOCK_SKIP_DOCKER=1 skips this setup (the Docker tests then skip, with the reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,9 @@ if [ "${FEEDDOCK_SKIP_DOCKER:-0}" != 1 ]; then
     SOURCE_DATE_EPOCH=315532800 .venv/bin/python -m orchestrator.cli_images build \
         --base-image "$base" --quiet
     export FEEDDOCK_REQUIRE_DOCKER=1
+    echo "[test] swarm tools"
+    scripts/ensure-swarm.sh
+    export FEEDDOCK_REQUIRE_SWARM=1
 fi
 
 echo "[test] ruff"

@@ -1,26 +1,38 @@
-"""A private Docker engine for tests that must stop and start an engine.
+"""Private Docker engines for tests: one to stop and start, and a single-node swarm.
 
-It is a second `dockerd` with its own socket, data root, exec root (and so its own
-containerd), started with the same network flags as the machine's engine (`--bridge=none
+`PrivateEngine` is a second `dockerd` with its own socket, data root, exec root (and so its
+own containerd), started with the same network flags as the machine's engine (`--bridge=none
 --iptables=false`), so stopping it never touches the engine the rest of the suite uses.
 Containers on host networking share the machine's loopback, like those of the main engine.
 The feeddock images are copied in from the main engine (`docker save | docker load`).
+
+`SwarmEngine` runs such a dockerd inside a network namespace made for it, joined to the
+machine's by a veth pair with two addresses the test chooses in 10.231.0.0/16 (a /30 that no
+interface uses), and makes it a swarm manager advertising its end (`docker swarm init
+--advertise-addr`). Its containers with host networking live in that namespace: they reach
+the machine only at `host_address` (simulators listen there), and the machine reaches them at
+`node_address`. Only those two addresses and loopback are used. Everything is removed after.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ENGINE_READY_SECONDS = 60.0
 
 
 class PrivateEngine:
+    # A command the engine runs under (SwarmEngine: inside its network namespace).
+    wrapper: tuple[str, ...] = ()
+
     def __init__(self, images: list[str]) -> None:
         self.images = images
         self.directory = Path(tempfile.mkdtemp(prefix="feeddock-engine-", dir="/var/tmp"))
@@ -51,7 +63,7 @@ class PrivateEngine:
             flags.append("--ip6tables=false")
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
-                ["dockerd", *flags], stdout=log, stderr=log, start_new_session=True
+                [*self.wrapper, "dockerd", *flags], stdout=log, stderr=log, start_new_session=True
             )
         deadline = time.monotonic() + ENGINE_READY_SECONDS
         while not self.answers():
@@ -110,3 +122,63 @@ class PrivateEngine:
 
 def docker_daemon_available() -> bool:
     return shutil.which("dockerd") is not None and os.geteuid() == 0
+
+
+def ip(*args: str) -> str:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def free_subnet() -> int:
+    """An x for 10.231.x.0/30 that no interface of the machine has an address in."""
+    used = ip("-o", "-4", "addr")
+    choices = [x for x in range(256) if f"10.231.{x}." not in used]
+    if not choices:
+        raise AssertionError("no free /30 in 10.231.0.0/16")
+    return random.choice(choices)
+
+
+class SwarmEngine(PrivateEngine):
+    """A single-node swarm in a network namespace of its own (see the module docstring)."""
+
+    def __init__(self, images: list[str]) -> None:
+        super().__init__(images)
+        tag = uuid.uuid4().hex[:6]
+        self.namespace = f"feeddock-swarm-{tag}"
+        self.host_link, self.node_link = f"fdsw{tag}h", f"fdsw{tag}n"
+        subnet = free_subnet()
+        self.host_address, self.node_address = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
+        self.wrapper = ("nsenter", f"--net=/var/run/netns/{self.namespace}")
+        self.node_id = ""
+
+    def start(self) -> None:
+        ip("netns", "add", self.namespace)
+        ip("link", "add", self.host_link, "type", "veth", "peer", "name", self.node_link,
+           "netns", self.namespace)  # fmt: skip
+        ip("addr", "add", f"{self.host_address}/30", "dev", self.host_link)
+        ip("link", "set", self.host_link, "up")
+        inside = ("-n", self.namespace)
+        ip(*inside, "addr", "add", f"{self.node_address}/30", "dev", self.node_link)
+        ip(*inside, "link", "set", self.node_link, "up")
+        ip(*inside, "link", "set", "lo", "up")
+        super().start()
+        self.docker("swarm", "init", "--advertise-addr", self.node_address)
+        self.node_id = self.docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+
+    def destroy(self) -> None:
+        if self._process is not None:
+            self.docker("swarm", "leave", "--force", check=False)
+        super().destroy()
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, check=False)
+
+
+def swarm_available() -> str | None:
+    """None when a swarm engine can be made here, else why not."""
+    if not docker_daemon_available():
+        return "a private dockerd needs the dockerd binary and root"
+    missing = [tool for tool in ("ip", "nsenter") if shutil.which(tool) is None]
+    if missing:
+        return f"{' and '.join(missing)} missing (apt-get install iproute2 util-linux)"
+    return None

@@ -1,11 +1,14 @@
-"""Runtimes that start workers: `docker` (one container each) and `process` (embedded).
+"""Runtimes that start workers: `docker` (one container each), `swarm` (one service each) and
+`process` (embedded).
 
 FEEDDOCK_RUNTIME picks one:
   - `docker`: always Docker; an engine that does not answer is an error.
+  - `swarm`: Docker Swarm services (runtime/swarm/, configured by FEEDDOCK_SWARM_CONFIG); the
+    manager must answer. Never chosen by `auto`.
   - `process`: child processes of the orchestrator.
   - `auto` (the default): Docker when an engine answers and has the feeddock images, else
     processes. The choice, and why, is shown once per orchestrator process.
-The Docker runtime is imported lazily: `docker` is only needed when it is chosen.
+The Docker and Swarm runtimes are imported lazily: `docker` is only needed when one is chosen.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .base import (
 from .process import ProcessRuntime
 
 RUNTIME_ENV = "FEEDDOCK_RUNTIME"
-RUNTIME_CHOICES = ("auto", "docker", "process")
+RUNTIME_CHOICES = ("auto", "docker", "process", "swarm")
 
 _announced = threading.Event()
 
@@ -43,6 +46,14 @@ def _docker() -> Runtime:
 
     runtime = DockerRuntime()
     runtime.connect()  # fail early with RuntimeUnavailableError
+    return runtime
+
+
+def _swarm() -> Runtime:
+    from .swarm import SwarmRuntime
+
+    runtime = SwarmRuntime()
+    runtime.connect()  # fail early: no manager answers, or it is not a manager
     return runtime
 
 
@@ -83,6 +94,8 @@ def select_runtime(name: str | None = None) -> Runtime:
         return ProcessRuntime()
     if choice == "docker":
         return _docker()
+    if choice == "swarm":
+        return _swarm()
     if choice == "auto":
         return _auto()
     raise ParameterError(

@@ -103,17 +103,31 @@ class DockerHandle:
 
     # -- following --------------------------------------------------------------------------
 
-    def open(self, *, adopted: bool = False) -> None:
+    def open(self, *, adopted: bool = False, catch_up: bool = False) -> None:
         """Watch the container's death and attach to its output.
 
-        An adopted container's last lines are read first, so that a later re-attach knows
-        what it printed before this handle existed; and since it may have stopped before the
-        watch began, its state is checked once.
+        `adopted`: a container an earlier orchestrator started. Its last lines are read first,
+        so that a later re-attach knows what it printed before this handle existed; and since
+        it may have stopped before the watch began, its state is checked once.
+        `catch_up`: a container started just now by someone else (a swarm task): what it
+        printed before the attach comes from its log, in order, then the stream goes on; one
+        that has already stopped is not attached at all.
         """
         if adopted:
             for line in self._recent_lines(TAIL_LINES):
                 self._tail.append(line)
         self._watcher.watch(self._id, self)
+        if catch_up:
+            state = self._inspect()
+            if state.running:
+                with self._lock:
+                    if not self._reattach():
+                        raise ConnectionError(f"cannot attach to {self.name}")
+                return
+            for line in self._recent_lines(RECOVER_LINES):
+                self._line(self._generation, line)
+            self._died(state)
+            return
         with self._lock:
             self._attach()
         if adopted:
@@ -173,7 +187,7 @@ class DockerHandle:
             if self._stream is None and not self._released and self._dead is None:
                 self._reattach()
 
-    def _reattach(self) -> None:
+    def _reattach(self) -> bool:
         """Attach again to a running container, recovering what it printed meanwhile."""
         with self._quick:
             self._holding = []
@@ -183,12 +197,12 @@ class DockerHandle:
             with self._quick:
                 self._holding = None
             self._engine.call_soon(lambda: self._died(self._state_or_gone()))
-            return
+            return False
         except ATTACH_ERRORS as exc:
             with self._quick:
                 self._holding = None
             self._trouble(exc)
-            return
+            return False
         try:
             recent = self._recent_lines(RECOVER_LINES)
         except ENGINE_ERRORS:
@@ -196,10 +210,11 @@ class DockerHandle:
         with self._quick:
             held, self._holding = self._holding or [], None
             if self._exited.is_set():
-                return
+                return True
             for line in [*after_seen(list(self._tail), recent), *not_yet_seen(held, recent)]:
                 self._tail.append(line)
                 self._sink.on_line(line)
+        return True
 
     def _recent_lines(self, count: int) -> list[str]:
         try:

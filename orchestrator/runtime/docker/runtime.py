@@ -39,64 +39,22 @@ stopping is two (stop, remove), plus an inspect.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from docker.errors import APIError, NotFound
 
-from ...errors import ParameterError, RuntimeUnavailableError, StateError
+from ...errors import RuntimeUnavailableError, StateError
 from ...record import (
     CONNECTION_LABEL,
     INSTANCE_LABEL,
-    RESULTS_LABEL,
-    ROLE_LABEL,
-    TEMP_DIR_LABEL,
 )
 from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink, WorkerState
 from .engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
 from .handle import ATTACH_ERRORS, DockerHandle, state_of
-
-INSTANCE_ENV = "FEEDDOCK_INSTANCE"
-NETWORK_ENV = "FEEDDOCK_DOCKER_NETWORK"
-MEMORY_ENV = "FEEDDOCK_DOCKER_MEMORY"
-CPUS_ENV = "FEEDDOCK_DOCKER_CPUS"
-PIDS_ENV = "FEEDDOCK_DOCKER_PIDS"
-HEALTHCHECK_ENV = "FEEDDOCK_DOCKER_HEALTHCHECK"
-# Read by the provider worker; empty: no heartbeat file (only the image's HEALTHCHECK reads it).
-HEARTBEAT_ENV = "FEEDDOCK_HEARTBEAT_FILE"
-IMAGE_ENV: dict[Role, str] = {
-    "provider": "FEEDDOCK_PROVIDER_IMAGE",
-    "broadcast": "FEEDDOCK_BROADCAST_IMAGE",
-}
-DEFAULT_IMAGES: dict[Role, str] = {
-    "provider": "feeddock-provider:latest",
-    "broadcast": "feeddock-broadcast:latest",
-}
-IMAGE_USER = (10001, 10001)  # the `feeddock` user the Dockerfiles create
-LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
-
-
-def healthcheck_from_env() -> dict[str, Any]:
-    """The healthcheck containers get: none, or the image's own every N seconds."""
-    raw = (os.environ.get(HEALTHCHECK_ENV) or "off").strip().lower()
-    if raw in ("off", "none", "0"):
-        return {"test": ["NONE"]}
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if seconds <= 0:
-        raise ParameterError(
-            f"Invalid {HEALTHCHECK_ENV}={raw!r}: use off (the default) or an interval in "
-            "seconds for the images' own HEALTHCHECK.",
-            field=HEALTHCHECK_ENV,
-        )
-    return {"interval": int(seconds * 1e9)}
+from .workload import IMAGE_ENV, LOG_OPTIONS, ContainerSettings, Limits, run_as
 
 
 def container_name(connection: str, role: Role) -> str:
@@ -104,42 +62,11 @@ def container_name(connection: str, role: Role) -> str:
     return f"feeddock-{connection}-{role}"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-container resource limits (FEEDDOCK_DOCKER_MEMORY / _CPUS / _PIDS)."""
-
-    memory: str = "256m"
-    cpus: float = 1.0
-    pids: int = 256
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        try:
-            return cls(
-                memory=os.environ.get(MEMORY_ENV) or cls.memory,
-                cpus=float(os.environ.get(CPUS_ENV) or cls.cpus),
-                pids=int(os.environ.get(PIDS_ENV) or cls.pids),
-            )
-        except ValueError as exc:
-            raise ParameterError(
-                f"Invalid Docker limits in {CPUS_ENV}/{PIDS_ENV}: {exc}.", field=CPUS_ENV
-            ) from None
-
-
 @dataclass
-class DockerRuntime:
+class DockerRuntime(ContainerSettings):
     """Starts workers as containers. See the module docstring for users, stdin and threads."""
 
-    instance: str = field(default_factory=lambda: os.environ.get(INSTANCE_ENV) or "default")
-    network: str | None = field(default_factory=lambda: os.environ.get(NETWORK_ENV) or None)
-    limits: Limits = field(default_factory=Limits.from_env)
-    images: dict[Role, str] = field(
-        default_factory=lambda: {
-            role: os.environ.get(IMAGE_ENV[role]) or DEFAULT_IMAGES[role] for role in IMAGE_ENV
-        }
-    )
     engine: Engine = field(default_factory=Engine, repr=False)
-    healthcheck: dict[str, Any] = field(default_factory=healthcheck_from_env)
     name: str = field(default="docker", init=False)
     # Docker connections outlive the orchestrator process: at exit it only releases them.
     survives_exit: bool = field(default=True, init=False)
@@ -169,47 +96,38 @@ class DockerRuntime:
                 f"(or set {IMAGE_ENV[spec.role]} to an image that exists)."
             )
         name = container_name(spec.connection, spec.role)
-        labels = {
-            **spec.labels,
-            CONNECTION_LABEL: spec.connection,
-            ROLE_LABEL: spec.role,
-            INSTANCE_LABEL: self.instance,
-        }
-        environment = {**spec.env, **spec.secrets}
-        if "test" in self.healthcheck:  # checks off: nobody reads the heartbeat file
-            environment[HEARTBEAT_ENV] = ""
-        user = run_as(spec.results_dir, spec.labels.get(TEMP_DIR_LABEL), spec.labels)
+        work = self.describe(spec)
         api = self.engine.api
         try:
             host_config = api.create_host_config(
                 network_mode=self.network or "host",
-                binds={spec.results_dir: {"bind": spec.results_dir, "mode": "rw"}},
-                mem_limit=self.limits.memory,
-                memswap_limit=self.limits.memory,
-                nano_cpus=int(self.limits.cpus * 1e9),
-                pids_limit=self.limits.pids,
+                binds={work.results_dir: {"bind": work.results_dir, "mode": "rw"}},
+                mem_limit=work.limits.memory,
+                memswap_limit=work.limits.memory,
+                nano_cpus=int(work.limits.cpus * 1e9),
+                pids_limit=work.limits.pids,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 log_config={"Type": "json-file", "Config": LOG_OPTIONS},
             )
             options: dict[str, Any] = {
                 "name": name,
-                "environment": environment,
-                "labels": labels,
-                "user": user,
+                "environment": work.environment,
+                "labels": work.labels,
+                "user": work.user,
                 "stdin_open": True,
                 "tty": False,
                 "detach": True,  # without it docker-py sets StdinOnce: EOF after one attach
-                "healthcheck": self.healthcheck,
+                "healthcheck": work.healthcheck,
                 "host_config": host_config,
             }
             try:
-                created = api.create_container(image, **options)
+                created = api.create_container(work.image, **options)
             except APIError as exc:
                 if exc.status_code != 409:
                     raise
                 self._clear_name(name)  # a stopped container of ours still holds the name
-                created = api.create_container(image, **options)
+                created = api.create_container(work.image, **options)
         except APIError as exc:
             if exc.status_code == 409:
                 raise StateError(
@@ -333,27 +251,4 @@ class DockerRuntime:
         return removed
 
 
-def run_as(results_dir: str, temp_dir: str | None, labels: dict[str, str]) -> str:
-    """The uid:gid a container runs as, making the results directory writable (module doc)."""
-    directory = Path(results_dir)
-    if os.geteuid() != 0:
-        return f"{os.geteuid()}:{os.getegid()}"
-    info = directory.stat()
-    if temp_dir and Path(temp_dir) == directory and info.st_uid == 0:
-        uid, gid = IMAGE_USER
-        os.chown(directory, uid, gid)
-    else:
-        uid, gid = info.st_uid, info.st_gid
-    # Files root created beside the database (by prepare() or a read while the worker was
-    # stopped) must belong to the container's user too.
-    results_file = labels.get(RESULTS_LABEL)
-    if results_file and Path(results_file).parent == directory:
-        for suffix in ("", "-wal", "-shm", "-journal", "-cursor"):
-            path = Path(results_file + suffix)
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_uid != uid:
-                    os.chown(path, uid, gid)
-    return f"{uid}:{gid}"
-
-
-__all__ = ["DockerRuntime", "Limits", "container_name", "run_as"]
+__all__ = ["DockerRuntime", "Limits", "container_name", "run_as"]  # Limits, run_as: workload.py
