@@ -5,7 +5,8 @@
 # a second dockerd inside a network namespace made for the test, joined to this machine by a
 # veth pair, initialised with `docker swarm init`. Idempotent:
 #   1. needs root and dockerd (scripts/ensure-docker.sh installs it);
-#   2. installs iproute2 (`ip netns`, veth) and util-linux (`nsenter`) when missing, with
+#   2. installs iproute2 (`ip netns`, veth), util-linux (`nsenter`) and openssl (the test
+#      engine's TLS certificates) when missing, with
 #      apt-get --no-install-recommends (`apt-get update` only when apt does not know them);
 #   3. checks that a network namespace with a veth pair can be made (and removes it).
 # The tests make and remove everything else themselves, on each run.
@@ -29,6 +30,7 @@ command -v dockerd >/dev/null || die "dockerd is missing: run scripts/ensure-doc
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v nsenter >/dev/null || missing+=(util-linux)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

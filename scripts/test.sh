@@ -8,7 +8,7 @@
 # (wheelhouse + docker build; cached, a few seconds when nothing changed). It then exports
 # FEEDDOCK_REQUIRE_DOCKER=1, so a Docker test that cannot run fails instead of skipping.
 # The Swarm tests (tests/swarm) start a single-node swarm of their own in a network namespace
-# and remove it after; scripts/ensure-swarm.sh checks they can (root, iproute2, nsenter) and
+# and remove it after; scripts/ensure-swarm.sh checks they can (root, iproute2, nsenter, openssl) and
 # FEEDDOCK_REQUIRE_SWARM=1 makes a Swarm test that cannot run fail too.
 # FEEDDOCK_SKIP_DOCKER=1 skips this setup (the Docker tests then skip, with the reason).
 set -euo pipefail

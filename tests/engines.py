@@ -11,7 +11,10 @@ machine's by a veth pair with two addresses the test chooses in 10.231.0.0/16 (a
 interface uses), and makes it a swarm manager advertising its end (`docker swarm init
 --advertise-addr`). Its containers with host networking live in that namespace: they reach
 the machine only at `host_address` (simulators listen there), and the machine reaches them at
-`node_address`. Only those two addresses and loopback are used. Everything is removed after.
+`node_address`. Only those two addresses and loopback are used. Besides its unix socket the
+engine listens with TLS (client certificates required) at `tls_url`, with a CA and server and
+client certificates made for the run by `openssl` (`tls`: their paths), as a remote node's
+engine would. Everything is removed after.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class PrivateEngine:
             f"--pidfile={self.directory / 'docker.pid'}",
             f"--host={self.url}",
         ]
+        flags += self.extra_flags()
         help_text = subprocess.run(["dockerd", "--help"], capture_output=True, text=True).stdout
         if "--ip6tables" in help_text:
             flags.append("--ip6tables=false")
@@ -70,6 +74,9 @@ class PrivateEngine:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the private dockerd did not start: {self.tail()}")
             time.sleep(0.2)
+
+    def extra_flags(self) -> list[str]:
+        return []
 
     def answers(self) -> bool:
         probe = ["docker", "-H", self.url, "version", "--format", "{{.Server.Version}}"]
@@ -152,6 +159,24 @@ class SwarmEngine(PrivateEngine):
         self.host_address, self.node_address = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
         self.wrapper = ("nsenter", f"--net=/var/run/netns/{self.namespace}")
         self.node_id = ""
+        self.tls_url = f"tcp://{self.node_address}:2376"
+        certificates = self.directory / "tls"
+        self.tls = {
+            "ca_cert": str(certificates / "ca.pem"),
+            "client_cert": str(certificates / "client.pem"),
+            "client_key": str(certificates / "client-key.pem"),
+        }
+
+    def extra_flags(self) -> list[str]:
+        certificates = self.directory / "tls"
+        make_certificates(certificates, self.node_address)
+        return [
+            "--tlsverify",
+            f"--tlscacert={certificates / 'ca.pem'}",
+            f"--tlscert={certificates / 'server.pem'}",
+            f"--tlskey={certificates / 'server-key.pem'}",
+            f"--host={self.tls_url}",
+        ]
 
     def start(self) -> None:
         ip("netns", "add", self.namespace)
@@ -174,11 +199,36 @@ class SwarmEngine(PrivateEngine):
         subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, check=False)
 
 
+def make_certificates(directory: Path, address: str) -> None:
+    """A CA, a server certificate for `address` and a client certificate, valid for a day."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        done = subprocess.run(["openssl", *args], cwd=directory, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"openssl {args[0]} failed: {done.stderr.strip()}")
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *key, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=feeddock test CA")  # fmt: skip
+    extensions = {
+        "server": [f"subjectAltName=IP:{address}", "extendedKeyUsage=serverAuth"],
+        "client": ["extendedKeyUsage=clientAuth"],
+    }
+    for name, lines in extensions.items():
+        (directory / f"{name}.ext").write_text("\n".join(lines) + "\n")
+        openssl("req", *key, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+                "-subj", f"/CN=feeddock test {name}")  # fmt: skip
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "1",
+                "-extfile", f"{name}.ext")  # fmt: skip
+
+
 def swarm_available() -> str | None:
     """None when a swarm engine can be made here, else why not."""
     if not docker_daemon_available():
         return "a private dockerd needs the dockerd binary and root"
-    missing = [tool for tool in ("ip", "nsenter") if shutil.which(tool) is None]
+    missing = [tool for tool in ("ip", "nsenter", "openssl") if shutil.which(tool) is None]
     if missing:
-        return f"{' and '.join(missing)} missing (apt-get install iproute2 util-linux)"
+        return f"{', '.join(missing)} missing (apt-get install iproute2 util-linux openssl)"
     return None

@@ -10,6 +10,7 @@ upgrade is done here, on a plain socket, and the bytes read past the headers are
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -91,8 +92,38 @@ class Endpoint:
 
     def client(self, pool_size: int) -> Any:
         """A docker-py client for this engine (not yet connected)."""
-        tls = self.tls.docker_config() if self.tls else False
-        return docker.DockerClient(base_url=self.url, tls=tls, max_pool_size=pool_size)
+        if self.tls is None:
+            return docker.DockerClient(base_url=self.url, max_pool_size=pool_size)
+        # requests would verify the engine against REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) from
+        # the environment instead of this endpoint's CA (psf/requests#3829), so the client
+        # must not trust the environment, and the API version docker-py would ask for while
+        # it still does is asked for here.
+        client = docker.DockerClient(
+            base_url=self.url,
+            tls=self.tls.docker_config(),
+            version=self.api_version(),
+            max_pool_size=pool_size,
+        )
+        client.api.trust_env = False
+        return client
+
+    def api_version(self, timeout: float = CONNECT_SECONDS) -> str:
+        """The engine's API version (GET /version on a connection of our own)."""
+        sock = self.connect(timeout)
+        try:
+            sock.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        finally:
+            sock.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        if b"chunked" in head.lower():
+            body = _unchunk(body)
+        try:
+            return str(json.loads(body)["ApiVersion"])
+        except (ValueError, KeyError):
+            raise ConnectionError(f"unreadable /version answer from {self.url}") from None
 
     def connect(self, timeout: float = CONNECT_SECONDS) -> socket.socket:
         """A new socket to the engine (TLS-wrapped when configured)."""
@@ -155,6 +186,18 @@ def open_attach(endpoint: Endpoint, api_version: str, container_id: str) -> tupl
     except BaseException:
         sock.close()
         raise
+
+
+def _unchunk(body: bytes) -> bytes:
+    """The payload of an HTTP/1.1 chunked body."""
+    payload = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        payload, body = payload + rest[:size], rest[size + 2 :]
+    return payload
 
 
 def _error_body(sock: socket.socket, head: bytes, body: bytes) -> str:

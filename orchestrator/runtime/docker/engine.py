@@ -29,6 +29,8 @@ from .failures import ENGINE_ERRORS, unavailable
 from .streams import AttachStream, StreamMux
 
 BUILD_COMMAND = "feeddock images build"
+# Connecting can also fail in our own probe of a TLS endpoint's API version (endpoint.py).
+CONNECT_ERRORS: tuple[type[Exception], ...] = (OSError, *ENGINE_ERRORS)
 # Ordinary calls only: attach streams have sockets of their own, the event stream pins one.
 POOL_SIZE = 16
 CALL_THREADS = 4
@@ -86,7 +88,7 @@ class Engine:
                 try:
                     client = self.endpoint.client(POOL_SIZE)
                     client.ping()
-                except ENGINE_ERRORS as exc:
+                except CONNECT_ERRORS as exc:
                     raise self.unavailable(exc) from None
                 self._client = client
             return self._client
