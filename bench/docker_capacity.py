@@ -7,7 +7,8 @@ connections up to each step (100, 200, 300, 400 by default), timing every create
 then lets them settle and measures over `--window` seconds:
 
 - CPU per connection, in % of one core, split by who spends it: the provider and broadcast
-  containers (their cgroups), the engine (dockerd, containerd and every container's shim),
+  containers (their cgroups), the engine (dockerd, containerd and every container's shim;
+  less what dockerd and containerd spent before the ramp, for other users of the engine),
   and the orchestrator (this process: the runtime's threads);
 - memory per connection: the containers as `docker stats` counts it (usage less inactive
   file cache) plus the shims' own memory;
@@ -184,7 +185,7 @@ class Ramp:
         self.connections.append(
             Connection(
                 status.name,
-                status.results_file,
+                str(status.results_file),
                 str(status.provider_pid),
                 str(status.broadcast_pid) if broadcast else None,
                 status.broadcast_address,
@@ -224,7 +225,17 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def measure(ramp: Ramp, window: float, bench_pid: int, simulator_pid: int) -> str:
+def engine_baseline(window: float) -> float:
+    """dockerd + containerd CPU (cores) before any connection: other users of the engine."""
+    found = engine_processes()
+    processes = {"engine": found.get("dockerd", []) + found.get("containerd", [])}
+    first = sample([], processes)
+    time.sleep(window)
+    last = sample([], processes)
+    return (last.processes["engine"] - first.processes["engine"]) / (last.at - first.at)
+
+
+def measure(ramp: Ramp, window: float, bench_pid: int, simulator_pid: int, baseline: float) -> str:
     providers = [c.provider for c in ramp.connections]
     broadcasts = [c.broadcast for c in ramp.connections if c.broadcast]
     found = engine_processes()
@@ -250,7 +261,10 @@ def measure(ramp: Ramp, window: float, bench_pid: int, simulator_pid: int) -> st
         return spent / elapsed / max(1, len(containers)) * 100
 
     def share(key: str) -> float:
-        return (last.processes[key] - first.processes[key]) / elapsed / len(providers) * 100
+        spent = (last.processes[key] - first.processes[key]) / elapsed
+        if key == "engine":  # what the engine spent for others before the ramp began
+            spent = max(0.0, spent - baseline)
+        return spent / len(providers) * 100
 
     memory = sum(container_memory_bytes(c) for c in providers + broadcasts)
     memory += sum(process_anon_bytes(pid) for pid in shims)
@@ -348,7 +362,12 @@ def main() -> int:
             f"{runtime.limits}; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        print("conns | create p50 / p99 (this step) | records | CPU | memory", flush=True)
+        baseline = engine_baseline(args.window)
+        print(
+            f"engine CPU before the ramp (others' use, subtracted below): {baseline:.3f} cores",
+            flush=True,
+        )
+        print("conns | records | CPU per connection | memory | create p50 / p99", flush=True)
         for target in steps:
             created_from = len(ramp.create_seconds)
             try:
@@ -365,7 +384,7 @@ def main() -> int:
                 f"create p50 {statistics.median(times):.2f} s, p99 {percentile(times, 0.99):.2f} s"
             )
             time.sleep(args.settle)
-            row = measure(ramp, args.window, os.getpid(), simulator.pid)
+            row = measure(ramp, args.window, os.getpid(), simulator.pid, baseline)
             print(f"{row} | {latency} | load {os.getloadavg()[0]:.2f}", flush=True)
         sample_ids = [ramp.connections[0].provider, str(ramp.connections[0].broadcast)]
         print(f"docker stats, first connection:\n{docker_stats(sample_ids)}")
