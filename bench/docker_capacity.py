@@ -13,7 +13,10 @@ then lets them settle and measures over `--window` seconds:
 - memory per connection: the containers as `docker stats` counts it (usage less inactive
   file cache) plus the shims' own memory;
 - records flowing: every connection's results table grew during the window, and a listener
-  connected to every broadcast server received a record.
+  connected to every broadcast server received a record;
+- the whole machine's busy CPU over the window, which also holds what no process is charged
+  for (the kernel's journal and block work for the workers' fsyncs, interrupts) and anything
+  else running.
 
 It stops early when a create fails or when the machine has less than 2 GiB of memory left.
 Everything it starts carries feeddock.orchestrator=<bench instance> and is removed at the end,
@@ -135,11 +138,19 @@ def engine_processes() -> dict[str, list[int]]:
     return found
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle (kernel threads and interrupts included)."""
+    fields = [int(v) for v in (_read(Path("/proc/stat")) or "cpu 0").splitlines()[0].split()[1:]]
+    idle = sum(fields[3:5])  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLOCK
+
+
 @dataclass
 class Sample:
     at: float
     containers: dict[str, float]
     processes: dict[str, float]
+    machine: float
 
 
 def sample(containers: list[str], processes: dict[str, list[int]]) -> Sample:
@@ -147,6 +158,7 @@ def sample(containers: list[str], processes: dict[str, list[int]]) -> Sample:
         time.monotonic(),
         {c: container_cpu_seconds(c) for c in containers},
         {key: sum(process_cpu_seconds(p) for p in pids) for key, pids in processes.items()},
+        machine_busy_seconds(),
     )
 
 
@@ -282,7 +294,8 @@ def measure(ramp: Ramp, window: float, bench_pid: int, simulator_pid: int, basel
         f"engine {share('engine') + share('shims'):.2f} %, orchestrator "
         f"{share('orchestrator'):.2f} % -> {total_cpu:.2f} % per connection | "
         f"{memory / count / MiB:.1f} MiB per connection | simulator "
-        f"{share('simulator') * count / 100:.2f} cores"
+        f"{share('simulator') * count / 100:.2f} cores, whole machine "
+        f"{(last.machine - first.machine) / elapsed:.2f} cores busy"
     )
 
 
