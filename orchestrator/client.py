@@ -22,10 +22,12 @@ from . import console
 from .broadcast import BroadcastServer, broadcast_config
 from .errors import StateError
 from .models import WebSocketConnectionStatus
+from .monitor import WorkerMonitor
 from .provider_worker import ProviderWorker
 from .record import ConnectionRecord
 from .results import ResultsLocation
-from .runtime import LaunchSpec, Runtime
+from .runtime import LaunchSpec, Role, Runtime
+from .stats import ConnectionMetrics, connection_metrics
 from .tokens import hash_token, secure_equal, token_hash_matches
 
 CONNECT_TIMEOUT_ENV = "FEEDDOCK_CONNECT_TIMEOUT"
@@ -293,6 +295,27 @@ class WebSocketClient:
 
     # -- status and teardown --------------------------------------------------------------
 
+    def monitors(self) -> dict[Role, WorkerMonitor]:
+        """The monitors of the running workers, by role: their counters and their last lines."""
+        found: dict[Role, WorkerMonitor] = {}
+        if self._worker is not None and self._worker.is_running:
+            found["provider"] = self._worker.monitor
+        if self._broadcast is not None and self._broadcast.is_running:
+            found["broadcast"] = self._broadcast.monitor
+        return found
+
+    def metrics(self) -> ConnectionMetrics:
+        """The counters the running workers last reported (stats.py), with their labels."""
+        # The labels of this connection's series in GET /metrics; the tenant goes here too.
+        labels = {"connection": self.name, "provider": self.provider.name}
+        monitors = self.monitors()
+        provider, broadcast = monitors.get("provider"), monitors.get("broadcast")
+        return connection_metrics(
+            labels,
+            provider.stats if provider is not None else None,
+            broadcast.stats if broadcast is not None else None,
+        )
+
     def status(self) -> WebSocketConnectionStatus:
         return WebSocketConnectionStatus(
             name=self.name,
@@ -306,6 +329,7 @@ class WebSocketClient:
             results_file=self.results_file,
             table_name=self.table_name,
             save_results=self.save_results,
+            metrics=self.metrics(),
         )
 
     def discard_results(self) -> None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .stats import ConnectionMetrics
+
 if TYPE_CHECKING:
     import pandas
 
@@ -15,7 +17,11 @@ T = TypeVar("T")
 
 
 class WebSocketConnectionStatus(BaseModel):
-    """Exactly the spec's status fields. With Docker, the pids are container IDs."""
+    """The spec's status fields, then feeddock's. With Docker, the pids are container IDs.
+
+    `metrics`: the counters the connection's workers last reported (`ConnectionMetrics`);
+    the same numbers `GET /metrics` serves.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +36,7 @@ class WebSocketConnectionStatus(BaseModel):
     results_file: str | None
     table_name: str | None
     save_results: bool
+    metrics: ConnectionMetrics | None = None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value}" for key, value in self.model_dump().items())

@@ -22,13 +22,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 
 from providers import available_providers
 
 from ..api import WebSocketsAPI
 from ..errors import AuthTokenError, FeeddockError, WrongAuthTokenError
 from ..tokens import secure_equal
+from .dashboard import install_dashboard
 from .errors import ERROR_RESPONSES, feeddock_error, unexpected_error, validation_error
+from .metrics import metrics_router
 from .models import (
     CreateConnectionBody,
     MessageResponse,
@@ -38,6 +41,7 @@ from .models import (
     render,
     render_stored,
 )
+from .operations import operations_router
 from .settings import Settings
 
 PREFIX = "/api/v1/websockets"
@@ -137,7 +141,8 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     config = settings or Settings.from_env()
     websockets = api or WebSocketsAPI()
     websockets.max_connections = config.max_connections
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc with assets shipped in a package, not from a CDN.
+    app = FastAPIOffline(
         title="feeddock",
         version="0.1.0",
         description="Background market-data WebSocket connections, recorded to SQLite.",
@@ -145,6 +150,9 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     )
     app.state.websockets = websockets
     app.include_router(websockets_router(websockets, config))
+    app.include_router(operations_router(websockets, config))
+    app.include_router(metrics_router(websockets, config))
+    install_dashboard(app)
     default_openapi = app.openapi
 
     def openapi_with_providers() -> dict[str, Any]:

@@ -65,6 +65,10 @@ class FakeWorker:
         self.lines.append(line)
         self.sink.on_line(line)
 
+    def report_stats(self, **figures: object) -> None:
+        """Print a `stats` line as real workers do every few seconds (the test picks the counts)."""
+        self.emit(Level.INFO, "stats", "counters", **figures)
+
     def exit(self, code: int, *, oom: bool = False) -> None:
         if not self.running:
             return
