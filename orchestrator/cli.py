@@ -1,4 +1,8 @@
-"""`feeddock` command line: thin wrappers over the Python API."""
+"""`feeddock` command line: thin wrappers over the Python API.
+
+The connection commands (ls, create, status, ...) are in cli_connections.py, the image
+commands in cli_images.py; exit codes in cli_errors.py.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +18,22 @@ from rich.table import Table
 from contract import results as results_db
 from providers import available_providers, get_provider
 
+from . import cli_connections
+from .cli_errors import HELP as EXIT_HELP
+from .cli_errors import fail
 from .cli_images import images_app
 from .errors import FeeddockError
 
 app = typer.Typer(
     help="feeddock: background market-data WebSocket connections, recorded to SQLite.",
+    epilog="Without --server, connection commands act on the local Docker engine. " + EXIT_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
 )
+cli_connections.register(app)
 app.add_typer(images_app, name="images")
 console = Console()
-errors = Console(stderr=True)
-
-
-def fail(exc: FeeddockError) -> typer.Exit:
-    errors.print(f"[bold red]Error:[/] {exc}")
-    return typer.Exit(code=2)
 
 
 @app.command()
