@@ -8,9 +8,15 @@
 # (wheelhouse + docker build; cached, a few seconds when nothing changed). It then exports
 # FEEDDOCK_REQUIRE_DOCKER=1, so a Docker test that cannot run fails instead of skipping.
 # FEEDDOCK_SKIP_DOCKER=1 skips this setup (the Docker tests then skip, with the reason).
+# It also installs Debian's chromium (the dashboard and /docs run in a real headless browser)
+# and, with Docker, docker-compose (the compose deployment test), and requires both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+
+echo "[test] chromium"
+scripts/ensure-tools.sh chromium
+export FEEDDOCK_REQUIRE_BROWSER=1
 
 if [ "${FEEDDOCK_SKIP_DOCKER:-0}" != 1 ]; then
     echo "[test] docker engine"
@@ -23,6 +29,11 @@ if [ "${FEEDDOCK_SKIP_DOCKER:-0}" != 1 ]; then
     SOURCE_DATE_EPOCH=315532800 .venv/bin/python -m orchestrator.cli_images build \
         --base-image "$base" --quiet
     export FEEDDOCK_REQUIRE_DOCKER=1
+    # Compose v2 (`docker compose`) when the machine has it, else Debian's docker-compose.
+    if ! docker compose version >/dev/null 2>&1; then
+        echo "[test] docker-compose"
+        scripts/ensure-tools.sh docker-compose
+    fi
 fi
 
 echo "[test] ruff"
