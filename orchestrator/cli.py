@@ -134,12 +134,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve the REST API (/api/v1/websockets/..., docs at /docs) with uvicorn."""
+    """Serve the REST API (/api/v1/websockets/...), the dashboard (/), /docs and /metrics."""
     import uvicorn
 
     from .rest import create_app
 
-    console.print(f"feeddock REST API on http://{host}:{port} (OpenAPI docs at /docs)")
+    console.print(
+        f"feeddock REST API on http://{host}:{port} (dashboard at /, docs at /docs, "
+        "Prometheus metrics at /metrics)"
+    )
     # No access log: query strings may carry auth tokens, which are never logged.
     uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="warning")
 

@@ -133,10 +133,10 @@ class Local:
         return rows
 
     def create(self, provider: str, name: str, params: dict[str, Any]) -> Answer:
-        from providers import get_provider
+        from .validation import load_provider
 
-        spec = get_provider(provider) if provider else None
-        if spec is not None and spec.simulated_by_default and not params.get("url"):
+        spec = load_provider(provider)
+        if spec.simulated_by_default and not params.get("url"):
             raise ParameterError(
                 SIMULATOR_REFUSAL.format(provider=provider, module=spec.simulator),
                 field="url",

@@ -95,6 +95,8 @@ def test_the_demo_market_needs_a_url_without_a_server(local: Run):
     assert refused.returncode == 2
     assert "built-in simulator runs inside the process" in refused.stderr
     assert labelled_containers("feeddock.connection=ops_local3") == []
+    unknown = local("create", "nope", "ops_local3", "-s", "aapl")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("Error: Unknown provider 'nope'")
 
 
 def test_the_process_runtime_cannot_serve_the_command_line():
