@@ -46,7 +46,8 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
     conn = connect(websockets, market, name="stocks_demo")
 
     status = conn.results.model_dump()
-    assert list(status) == [
+    # The spec's fields first, in its order; feeddock's own (e.g. `metrics`) follow them.
+    assert list(status)[:11] == [
         "name",
         "auth_required",
         "subscribed_symbols",
@@ -59,6 +60,7 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
         "table_name",
         "save_results",
     ]
+    assert "metrics" in status
     assert status["name"] == "stocks_demo"
     assert status["subscribed_symbols"] == "AAPL,MSFT"
     assert status["is_running"] is True
