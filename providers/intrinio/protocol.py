@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -69,6 +70,7 @@ DARKPOOL_CENTERS = {
 }
 TOKEN_MAX_AGE_SECONDS = 24 * 3600.0  # the Node SDK fetches a new token after 24 h
 REFUSED = (401, 403)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def float32(raw: float) -> float:
@@ -219,7 +221,7 @@ class IntrinioProtocol(ProviderProtocol[IntrinioQueryParams]):
             self._invalid(f"{kind} message: {exc}", message)
             return None
         fields: dict[str, Any] = {
-            "date": stamp,
+            "date": EPOCH + timedelta(microseconds=stamp // 1000),  # always ns: no unit guess
             "timestamp": stamp,
             "symbol": symbol,
             "type": kind,
