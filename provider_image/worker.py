@@ -207,7 +207,9 @@ class Worker:
     async def _token_ready(self) -> bool:
         """Fetch a token when one is due (retrying network errors with backoff); False: stop."""
         request, delays = self._token_request, backoff()
-        while request is not None and self._token_due() and not self.stopping.is_set():
+        if request is None or not self._token_due():
+            return not self.stopping.is_set()
+        while not self.stopping.is_set():
             try:
                 status, body = await asyncio.to_thread(http_get, request)
             except (OSError, ValueError, HTTPException) as exc:  # network errors (URLError too)
@@ -227,7 +229,8 @@ class Worker:
             else:
                 self.reporter.info("token", getattr(event, "message", "Access token received"))
                 self._token_at, self._token_fresh = time.monotonic(), True
-        return not self.stopping.is_set()
+                return True
+        return False
 
     def _disconnected(self, exc: ConnectionClosed | None) -> None:
         detail = "closed by the server" if exc is None else f"closed: {exc}"
