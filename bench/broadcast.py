@@ -36,7 +36,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provider_image.report import parse_line  # noqa: E402
+from contract.status import parse_line  # noqa: E402
 from providers.demo.simulator import DemoSimulator  # noqa: E402
 
 BIN_SECONDS = 0.0001  # latency histogram resolution: 0.1 ms

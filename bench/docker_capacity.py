@@ -35,7 +35,6 @@ from pathlib import Path
 os.environ.setdefault("FEEDDOCK_QUIET", "1")
 
 from orchestrator import FeeddockError, WebSocketsAPI
-from orchestrator.api import teardown
 from orchestrator.registry import Registry
 from orchestrator.runtime.docker import DockerRuntime
 from providers.demo.simulator import DemoSimulator
@@ -102,7 +101,7 @@ def main() -> int:
     held = 0
     baseline = 0.0
     try:
-        engine = runtime.engine_version()
+        engine = runtime.engine.version()
         print(f"docker {engine}, {os.cpu_count()} CPUs, per container: {runtime.limits}")
 
         def create(index: int) -> None:
@@ -161,7 +160,7 @@ def main() -> int:
         print(f"held: {held} concurrent connections with records flowing to all of them")
         return 0
     finally:
-        api.registry.shutdown(teardown)
+        api.shutdown()
         runtime.close()
         cleanup(instance)
         market.stop()

@@ -27,7 +27,6 @@ import orjson
 os.environ.setdefault("FEEDDOCK_QUIET", "1")
 
 from orchestrator import WebSocketsAPI
-from orchestrator.api import teardown
 from orchestrator.registry import Registry
 from orchestrator.runtime import select_runtime
 from providers.demo.simulator import DemoSimulator
@@ -128,7 +127,7 @@ def main() -> int:
         flood = run_phase(api, simulator, "flood", args.count, args.batch, None)
         paced = run_phase(api, simulator, "paced", args.count, args.batch, args.rate)
     finally:
-        api.registry.shutdown(teardown)
+        api.shutdown()
         simulator.stop()
 
     header = (

@@ -7,16 +7,17 @@ import sys
 
 from pydantic import ValidationError
 
-from provider_image.report import Reporter
+from contract.config import AUTH_TOKEN_ENV, BroadcastConfig, worker_secret
+from contract.status import Reporter
 
-from .config import BroadcastConfig
 from .server import EXIT_CONFIG, run
 
 
 def main() -> int:
     reporter = Reporter("BROADCAST")
     try:
-        config, token = BroadcastConfig.from_env()
+        config = BroadcastConfig.from_env()
+        token = worker_secret(None, AUTH_TOKEN_ENV)
     except (ValueError, ValidationError) as exc:
         reporter.error("config_error", f"Invalid broadcast configuration: {exc}")
         return EXIT_CONFIG

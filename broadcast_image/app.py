@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from provider_image.report import Reporter
+from contract.status import Reporter
 
 from .hub import SLOW_CLOSE_CODE, Hub, Listener, SymbolFilter, build_frames, parse_symbols
 from .tailer import Tailer

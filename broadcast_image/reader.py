@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from provider_image.store import BUSY_TIMEOUT_SECONDS, quote_identifier
+from contract.results import READER_BUSY_SECONDS, quote_identifier
 from providers.symbols import symbol_key
 
 Row = tuple[int, str]
@@ -72,10 +72,10 @@ class TableReader:
         if inode is None:
             return False
         connection = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            self.path, timeout=READER_BUSY_SECONDS, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            connection.execute(f"PRAGMA busy_timeout={int(READER_BUSY_SECONDS * 1000)}")
             connection.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error:
             connection.close()

@@ -15,10 +15,10 @@ from typing import Any
 
 import uvicorn
 
-from provider_image.report import Reporter
+from contract.config import BroadcastConfig
+from contract.status import Reporter
 
 from .app import BroadcastApp
-from .config import BroadcastConfig
 from .hub import Hub, HubStats, Listener
 from .reader import TableReader
 from .tailer import Tailer

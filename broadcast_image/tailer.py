@@ -8,7 +8,7 @@ import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
-from provider_image.report import Reporter
+from contract.status import Reporter
 
 from .hub import Hub
 from .reader import Poll, TableReader

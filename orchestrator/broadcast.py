@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
 
-import orjson
+from pydantic import ValidationError
+
+from contract.config import AUTH_TOKEN_ENV, BroadcastConfig
 
 from .errors import ParameterError, PortInUseError, WorkerError
 from .monitor import WorkerMonitor
-from .runtime import LaunchSpec, Runtime, WorkerHandle
+from .record import ADDRESS_LABEL
+from .runtime import LaunchSpec, Runtime, SurvivingWorker, WorkerHandle
 
-BROADCAST_CONFIG_ENV = "FEEDDOCK_BROADCAST_CONFIG"
-AUTH_TOKEN_ENV = "FEEDDOCK_AUTH_TOKEN"
 READY_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
-RESERVED_UVICORN_KWARGS = frozenset({"app", "host", "port", "fd", "uds"})
+READY_EVENTS = ("listening", "port_in_use", "fatal", "config_error")
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -37,7 +37,18 @@ def ensure_port_free(host: str, port: int) -> None:
             ) from None
 
 
-class Broadcast:
+def broadcast_config(**fields: object) -> BroadcastConfig:
+    """The broadcast server's configuration; a bad `uvicorn_kwargs` names itself."""
+    try:
+        return BroadcastConfig.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else None
+        message = error["msg"].removeprefix("Value error, ")
+        raise ParameterError(f"Invalid parameters: {message}.", field=field) from None
+
+
+class BroadcastServer:
     """One running broadcast server for a connection's results file."""
 
     def __init__(self, handle: WorkerHandle, monitor: WorkerMonitor, address: str) -> None:
@@ -46,62 +57,55 @@ class Broadcast:
         self.address = address
 
     @property
+    def id(self) -> int | str:
+        return self.handle.id
+
+    @property
     def is_running(self) -> bool:
-        return self.handle.is_running()
+        return not self.monitor.exited
 
     @classmethod
     def start(
         cls,
         runtime: Runtime,
+        config: BroadcastConfig,
         *,
         connection: str,
-        results_file: str,
         results_dir: str,
-        table_name: str,
-        host: str,
-        port: int,
-        sleep_time: float,
         auth_token: str | None,
-        uvicorn_kwargs: dict[str, Any] | None,
-        exit_on_stdin_eof: bool,
-    ) -> Broadcast:
-        kwargs = dict(uvicorn_kwargs or {})
-        reserved = sorted(RESERVED_UVICORN_KWARGS & set(kwargs))
-        if reserved:
-            raise ParameterError(
-                f"Invalid parameters: 'uvicorn_kwargs' may not set {', '.join(reserved)}; "
-                "use the host and port parameters.",
-                field="uvicorn_kwargs",
-            )
-        ensure_port_free(host, port)
-        config = {
-            "results_file": results_file,
-            "table_name": table_name,
-            "host": host,
-            "port": port,
-            "sleep_time": sleep_time,
-            "uvicorn_kwargs": kwargs,
-            "exit_on_stdin_eof": exit_on_stdin_eof,
-        }
-        env = {BROADCAST_CONFIG_ENV: orjson.dumps(config).decode()}
-        if auth_token:
-            env[AUTH_TOKEN_ENV] = auth_token
-        spec = LaunchSpec(role="broadcast", connection=connection, env=env, results_dir=results_dir)
-        handle = runtime.start(spec)
-        monitor = WorkerMonitor(handle).start()
-        event = monitor.wait_event(
-            lambda e: e["event"] in ("listening", "port_in_use", "fatal", "config_error"),
-            READY_TIMEOUT_SECONDS,
+        labels: dict[str, str],
+    ) -> BroadcastServer:
+        ensure_port_free(config.host, config.port)
+        spec = LaunchSpec(
+            role="broadcast",
+            connection=connection,
+            env=config.environment(),
+            results_dir=results_dir,
+            labels={**labels, ADDRESS_LABEL: config.address},
+            secrets={AUTH_TOKEN_ENV: auth_token} if auth_token else {},
         )
-        if event is not None and event["event"] == "listening":
-            return cls(handle, monitor, str(event.get("address")))
+        monitor = WorkerMonitor()
+        handle = runtime.start(spec, monitor)
+        event = monitor.wait_event(lambda s: s.event in READY_EVENTS, READY_TIMEOUT_SECONDS)
+        if event is not None and event.event == "listening":
+            return cls(handle, monitor, str(event.get("address") or config.address))
         handle.stop(STOP_TIMEOUT_SECONDS)
-        monitor.join()
-        if event is not None and event["event"] == "port_in_use":
-            raise PortInUseError(str(event.get("message")))
-        reason = monitor.last_error or (event or {}).get("message") or "no answer"
+        if event is not None and event.event == "port_in_use":
+            raise PortInUseError(event.message)
+        reason = monitor.last_error or (event.message if event else "") or "no answer"
         raise WorkerError(f"The broadcast server for {connection!r} did not start: {reason}")
 
+    @classmethod
+    def adopt(cls, runtime: Runtime, worker: SurvivingWorker) -> BroadcastServer:
+        monitor = WorkerMonitor()
+        handle = runtime.attach(worker, monitor)
+        return cls(handle, monitor, worker.labels.get(ADDRESS_LABEL) or "ws://127.0.0.1:6666")
+
     def stop(self) -> None:
-        self.handle.stop(STOP_TIMEOUT_SECONDS)
-        self.monitor.join()  # the server itself says "Stopped broadcasting to: ..."
+        self.handle.stop(STOP_TIMEOUT_SECONDS)  # the server says "Stopped broadcasting to: ..."
+
+    def release(self) -> None:
+        self.handle.release()
+
+
+__all__ = ["BroadcastServer", "broadcast_config", "ensure_port_free"]

@@ -11,16 +11,15 @@ from urllib.parse import urlsplit
 
 import orjson
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from providers import UnknownProvider, available_providers, get_provider
+from contract import results as results_db
+from providers import available_providers, get_provider
 
-from . import results as results_db
 from .cli_images import images_app
-from .errors import FeeddockError, UnknownProviderError
+from .errors import FeeddockError
 
 app = typer.Typer(
     help="feeddock: background market-data WebSocket connections, recorded to SQLite.",
@@ -102,18 +101,15 @@ def _unreachable(url: str, timeout: float) -> str | None:
 
 def _check_reachable(provider: str, symbol: str, url: str | None, timeout: float) -> None:
     """Fail fast, with one short line, when a real provider cannot be reached from here."""
-    from .api import parameter_error
+    from .validation import load_provider, validate_params
 
     try:
-        spec = get_provider(provider)
-    except UnknownProvider as exc:
-        raise fail(UnknownProviderError(provider, exc.available)) from None
-    if spec.simulated_by_default and url is None:
-        return  # the orchestrator starts the provider's local simulator itself
-    try:
-        params = spec.params.model_validate({"name": "demo", "symbol": symbol, "url": url})
-    except ValidationError as exc:
-        raise fail(parameter_error(exc, spec.params)) from None
+        spec = load_provider(provider)
+        if spec.simulated_by_default and url is None:
+            return  # the orchestrator starts the provider's local simulator itself
+        params = validate_params(spec, {"name": "demo", "symbol": symbol, "url": url})
+    except FeeddockError as exc:
+        raise fail(exc) from None
     target = spec.protocol(params, None).url()
     reason = _unreachable(target, min(timeout, PROBE_SECONDS))
     if reason is not None:

@@ -70,7 +70,7 @@ def list_images() -> None:
     """List the feeddock images this engine has."""
     runtime = _runtime()
     try:
-        found = runtime.list_images()
+        found = runtime.engine.list_images()
     except FeeddockError as exc:
         raise _fail(exc) from None
     finally:
@@ -100,7 +100,7 @@ def remove(
     try:
         targets = reference or list(runtime.images.values())
         for target in targets:
-            done = runtime.remove_image(target, force=force)
+            done = runtime.engine.remove_image(target, force=force)
             console.print(f"{'Removed' if done else 'Not present:'} {target}", highlight=False)
     except FeeddockError as exc:
         raise _fail(exc) from None

@@ -5,26 +5,34 @@
     │   └── UnknownProviderError           lists the installed providers
     ├── ConnectionExistsError              the name is taken
     ├── ConnectionNotFoundError (LookupError)
-    ├── AuthTokenError (PermissionError)   the connection's auth_token is missing or wrong
+    ├── AuthTokenError (PermissionError)   the connection's auth_token is missing
+    │   └── WrongAuthTokenError            ... or does not match
+    ├── CapacityError                      a connection cap is reached
     ├── SymbolError                        a subscribe/unsubscribe the connection cannot apply
     ├── StateError                         the call does not fit the connection's state
     ├── PortInUseError                     the broadcast port is taken
+    ├── ResultsError                       the results file cannot be read or changed
+    │   ├── ResultsLockedError             another connection holds its lock
+    │   ├── StorageFullError               the disk holding it is full
+    │   └── ResultsUnavailableError        it cannot be opened, or is damaged
     ├── ProviderError                      the provider side failed
     │   ├── UnauthorizedError              the provider refused the credentials
     │   └── WorkerError                    a worker exited or did not become ready
     └── RuntimeUnavailableError            the selected runtime (e.g. Docker) cannot be used
 
-Each translates to one HTTP status in the REST API (`http_status`).
+The exceptions carry no transport details: the REST layer maps each class to an HTTP status
+in one table (orchestrator/rest/errors.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from contract.results import Problem
+from contract.results import ResultsError as StoreError
+
 
 class FeeddockError(Exception):
-    http_status = 500
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -34,8 +42,6 @@ class FeeddockError(Exception):
 
 
 class ParameterError(FeeddockError, ValueError):
-    http_status = 422
-
     def __init__(
         self, message: str, *, field: str | None = None, allowed: Sequence[str] | None = None
     ) -> None:
@@ -45,8 +51,6 @@ class ParameterError(FeeddockError, ValueError):
 
 
 class UnknownProviderError(ParameterError):
-    http_status = 400
-
     def __init__(self, name: str, available: Sequence[str]) -> None:
         super().__init__(
             f"Unknown provider {name!r}. Available providers: {', '.join(available)}.",
@@ -56,57 +60,100 @@ class UnknownProviderError(ParameterError):
 
 
 class ConnectionExistsError(FeeddockError):
-    http_status = 409
+    pass
 
 
 class ConnectionNotFoundError(FeeddockError, LookupError):
-    http_status = 404
+    pass
 
 
 class AuthTokenError(FeeddockError, PermissionError):
-    http_status = 401
+    pass
+
+
+class WrongAuthTokenError(AuthTokenError):
+    pass
+
+
+class CapacityError(FeeddockError):
+    pass
 
 
 class SymbolError(FeeddockError, ValueError):
-    http_status = 400
+    pass
 
 
 class StateError(FeeddockError):
-    http_status = 409
+    pass
 
 
 class PortInUseError(FeeddockError):
-    http_status = 409
+    pass
+
+
+class ResultsError(FeeddockError):
+    pass
+
+
+class ResultsLockedError(ResultsError):
+    pass
+
+
+class StorageFullError(ResultsError):
+    pass
+
+
+class ResultsUnavailableError(ResultsError):
+    pass
 
 
 class ProviderError(FeeddockError):
-    http_status = 502
+    pass
 
 
 class UnauthorizedError(ProviderError):
-    http_status = 502
+    pass
 
 
 class WorkerError(ProviderError):
-    http_status = 502
+    pass
 
 
 class RuntimeUnavailableError(FeeddockError):
-    http_status = 503
+    pass
+
+
+def results_failure(exc: StoreError) -> ResultsError:
+    """The exception for a results file problem (contract.results.ResultsError)."""
+    if exc.problem is Problem.LOCKED:
+        return ResultsLockedError(
+            f"The results file {exc.path} is locked by another program; try again shortly "
+            f"({exc.detail})."
+        )
+    if exc.problem is Problem.FULL:
+        return StorageFullError(f"The disk holding {exc.path} is full ({exc.detail}).")
+    return ResultsUnavailableError(f"The results file {exc.path} cannot be used: {exc.detail}.")
 
 
 __all__ = [
     "AuthTokenError",
+    "CapacityError",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
     "FeeddockError",
     "ParameterError",
     "PortInUseError",
     "ProviderError",
+    "ResultsError",
+    "ResultsLockedError",
+    "ResultsUnavailableError",
     "RuntimeUnavailableError",
     "StateError",
+    "StorageFullError",
     "SymbolError",
     "UnauthorizedError",
     "UnknownProviderError",
     "WorkerError",
+    "WrongAuthTokenError",
+    "results_failure",
 ]

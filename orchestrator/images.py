@@ -108,7 +108,7 @@ def build(
     root = project_root()
     runtime = DockerRuntime()
     try:
-        runtime.client  # noqa: B018 -- fail early when no engine answers
+        runtime.connect()  # fail early when no engine answers
         progress("[images] building the wheelhouse (scripts/wheelhouse.sh)")
         _run_script(root, "wheelhouse.sh", progress)
         chosen = base_image(root, base, progress)
@@ -121,16 +121,16 @@ def build(
             if tag:
                 reference = f"{reference.rsplit(':', 1)[0]}:{tag}"
             progress(f"[images] docker build -t {reference} -f {role}_image/Dockerfile .")
-            previous = runtime.image_id(reference)
-            for line in runtime.build_image(
+            previous = runtime.engine.image_id(reference)
+            for line in runtime.engine.build_image(
                 str(root), f"{role}_image/Dockerfile", reference, {"BASE_IMAGE": chosen}
             ):
                 progress(f"[{role}] {line}")
             built.append(reference)
-            if previous and previous != runtime.image_id(reference):
+            if previous and previous != runtime.engine.image_id(reference):
                 # The old image lost its tag; drop it unless a container still uses it.
                 with contextlib.suppress(RuntimeUnavailableError):
-                    if runtime.remove_image(previous):
+                    if runtime.engine.remove_image(previous):
                         progress(f"[images] removed the previous {reference} ({previous[7:19]})")
         return built
     finally:

@@ -1,4 +1,8 @@
-"""Follows one worker's output: shows each line to the user and keeps the state it reports."""
+"""Follows one worker's output: shows each line to the user and keeps the state it reports.
+
+A `WorkerMonitor` is the sink a runtime pushes a worker's lines into (runtime/base.py). It
+owns no thread: callers wait on it (`wait_for`, `wait_event`) while the runtime feeds it.
+"""
 
 from __future__ import annotations
 
@@ -7,69 +11,73 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from provider_image.report import human_part, parse_line
+from contract.status import Level, Status, human_part, parse_line
 
 from . import console
-from .runtime import WorkerHandle
+from .runtime import WorkerState
 
 # Events after which a worker will not become ready on its own.
 FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
-LEVELS = {"ERROR": logging.ERROR, "WARNING": logging.WARNING}
+ERROR_EVENTS = frozenset({"provider_error", "write_failed", "bad_command"})
+READY_EVENTS = frozenset({"ready", "resubscribed"})
+LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
+HISTORY = 500
+
+ExitListener = Callable[[WorkerState], None]
 
 
 class WorkerMonitor:
-    def __init__(self, handle: WorkerHandle, *, echo: bool = True) -> None:
-        self.handle = handle
+    def __init__(self, *, echo: bool = True) -> None:
         self.echo = echo
-        self.events: deque[dict[str, Any]] = deque(maxlen=500)
+        self.events: deque[Status] = deque(maxlen=HISTORY)
         self.ready = False
         self.exited = False
-        self.exit_code: int | None = None
+        self.final_state: WorkerState | None = None
         self.last_error: str | None = None
-        self.fatal_event: dict[str, Any] | None = None
+        self.fatal_event: Status | None = None
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, name=f"monitor-{handle.id}", daemon=True)
+        self._exit_listeners: list[ExitListener] = []
 
-    def start(self) -> WorkerMonitor:
-        self._thread.start()
-        return self
+    # -- the sink ---------------------------------------------------------------------------
 
-    def _pump(self) -> None:
-        try:
-            for line in self.handle.lines():
-                self._on_line(line)
-        finally:
-            code = self.handle.exit_code()
-            with self._cond:
-                self.exited = True
-                self.exit_code = code
-                if code not in (0, None) and self.last_error is None:
-                    self.last_error = f"worker exited with code {code}"
-                self._cond.notify_all()
-
-    def _on_line(self, line: str) -> None:
-        event = parse_line(line)
+    def on_line(self, line: str) -> None:
+        status = parse_line(line)
         if self.echo and line.strip():
-            level = logging.INFO
-            for name, value in LEVELS.items():
-                if f" {name}:" in line[:24]:
-                    level = value
+            level = LOG_LEVELS[status.level] if status is not None else logging.INFO
             console.show(human_part(line), level)
-        if event is None:
+        if status is None:
             return
         with self._cond:
-            self.events.append(event)
-            kind = event["event"]
-            if kind in ("ready", "resubscribed"):
+            self.events.append(status)
+            if status.event in READY_EVENTS:
                 self.ready = True
-            elif kind in FATAL_EVENTS or (kind == "provider_error" and event.get("fatal")):
-                self.fatal_event = event
-                self.last_error = str(event.get("message"))
-            elif kind in ("provider_error", "write_failed", "bad_command"):
-                self.last_error = str(event.get("message"))
+            elif status.event in FATAL_EVENTS or (
+                status.event == "provider_error" and status.get("fatal")
+            ):
+                self.fatal_event = status
+                self.last_error = status.message
+            elif status.event in ERROR_EVENTS:
+                self.last_error = status.message
             self._cond.notify_all()
+
+    def on_exit(self, state: WorkerState) -> None:
+        with self._cond:
+            if self.exited:
+                return
+            self.exited = True
+            self.final_state = state
+            if self.last_error is None or state.oom_killed:
+                self.last_error = state.describe()
+            listeners = list(self._exit_listeners)
+            self._cond.notify_all()
+        for listener in listeners:
+            listener(state)
+
+    def add_exit_listener(self, listener: ExitListener) -> None:
+        self._exit_listeners.append(listener)
+
+    # -- waiting ----------------------------------------------------------------------------
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until `predicate()` (checked under the monitor's lock) or the timeout."""
@@ -87,29 +95,40 @@ class WorkerMonitor:
             lambda: self.ready or self.exited or self.fatal_event is not None, timeout
         )
 
-    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-        matches: list[dict[str, Any]] = [e for e in reversed(self.events) if predicate(e)]
-        return matches[0] if matches else None
+    def wait_exited(self, timeout: float) -> bool:
+        return self.wait_for(lambda: self.exited, timeout)
 
-    def wait_event(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
-    ) -> dict[str, Any] | None:
-        found: list[dict[str, Any]] = []
+    def find(self, predicate: Callable[[Status], bool]) -> Status | None:
+        with self._cond:
+            for status in reversed(self.events):
+                if predicate(status):
+                    return status
+        return None
+
+    def wait_event(self, predicate: Callable[[Status], bool], timeout: float) -> Status | None:
+        """The newest status matching `predicate`, waiting for one; None if the worker ends."""
+        found: list[Status] = []
 
         def check() -> bool:
-            event = self.find(predicate)
-            if event is not None:
-                found.append(event)
-                return True
+            for status in reversed(self.events):
+                if predicate(status):
+                    found.append(status)
+                    return True
             return self.exited
 
         self.wait_for(check, timeout)
         return found[0] if found else None
 
     def last_message(self, *kinds: str) -> str | None:
-        event = self.find(lambda e: e["event"] in kinds)
-        return None if event is None else str(event.get("message"))
+        status = self.find(lambda s: s.event in kinds)
+        return None if status is None else status.message
 
-    def join(self, timeout: float = 5.0) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def latest_symbols(self) -> list[str] | None:
+        """The subscriptions the worker last reported (every ack and ready line has them)."""
+        status = self.find(lambda s: isinstance(s.get("symbols"), str))
+        if status is None:
+            return None
+        return [s for s in str(status.get("symbols")).split(",") if s]
+
+
+__all__ = ["FATAL_EVENTS", "WorkerMonitor"]

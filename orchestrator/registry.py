@@ -1,92 +1,108 @@
-"""The connections this orchestrator process manages, and their cleanup at exit."""
+"""The connections one orchestrator process manages, by name, with real reservations.
+
+A name is taken the moment `reserve` returns, before anything is started for it, so of many
+concurrent creates of one name exactly one proceeds and the others get the same
+`ConnectionExistsError` at once, before they create a worker or a temp directory. A cap, when
+given, counts reserved names too, so concurrent creates cannot pass it either.
+"""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-from . import simulators
-from .client import WebSocketClient
-from .errors import ConnectionExistsError, ConnectionNotFoundError
+from .errors import CapacityError, ConnectionExistsError, ConnectionNotFoundError
 
 
-class Registry:
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+@dataclass
+class Slot(Generic[T]):
+    """A reserved name; `fill` it with the connection once that exists."""
+
+    name: str
+    item: T | None = None
+
+    def fill(self, item: T) -> None:
+        self.item = item
+
+
+def exists_error(name: str) -> ConnectionExistsError:
+    return ConnectionExistsError(
+        f"A connection named {name!r} already exists. Use restart_connection, or kill it first."
+    )
+
+
+def not_found_error(name: str) -> ConnectionNotFoundError:
+    # Never lists other names: a caller learns nothing about connections it cannot open.
+    return ConnectionNotFoundError(f"No connection named {name!r}.")
+
+
+class Registry(Generic[T]):
     def __init__(self) -> None:
-        self._clients: dict[str, WebSocketClient] = {}
-        self._lock = threading.RLock()
-        self._exit_hooks_installed = False
+        self._items: dict[str, T] = {}
+        self._reserved: set[str] = set()
+        self._lock = threading.Lock()
 
-    def reserve(self, name: str) -> None:
+    @contextmanager
+    def reserve(self, name: str, *, capacity: int | None = None) -> Iterator[Slot[T]]:
+        """Hold `name` while the block creates the connection; keep it if the slot is filled."""
         with self._lock:
-            existing = self._clients.get(name)
-            if existing is not None:
-                state = "running" if existing.is_running else "stopped"
-                raise ConnectionExistsError(
-                    f"A connection named {name!r} already exists ({state}). "
-                    "Use restart_connection, or kill it first."
-                )
-
-    def add(self, client: WebSocketClient) -> None:
+            if name in self._items or name in self._reserved:
+                raise exists_error(name)
+            if capacity is not None and len(self._items) + len(self._reserved) >= capacity:
+                raise CapacityError(f"This server holds its maximum of {capacity} connections.")
+            self._reserved.add(name)
+        slot: Slot[T] = Slot(name)
+        try:
+            yield slot
+        except BaseException:
+            with self._lock:
+                self._reserved.discard(name)
+            raise
         with self._lock:
-            self.reserve(client.name)
-            self._clients[client.name] = client
-            self._install_exit_hooks()
+            self._reserved.discard(name)
+            if slot.item is not None:
+                self._items[name] = slot.item
 
-    def get(self, name: str) -> WebSocketClient:
+    def add(self, item: T) -> None:
+        """Register an existing connection (adoption) under its name."""
         with self._lock:
-            client = self._clients.get(name)
-        if client is None:
-            known = ", ".join(sorted(self._clients)) or "none"
-            raise ConnectionNotFoundError(
-                f"No connection named {name!r}. Existing connections: {known}."
-            )
-        return client
+            if item.name in self._items or item.name in self._reserved:
+                raise exists_error(item.name)
+            self._items[item.name] = item
 
-    def remove(self, name: str) -> None:
+    def get(self, name: str) -> T:
         with self._lock:
-            self._clients.pop(name, None)
+            item = self._items.get(name)
+        if item is None:
+            raise not_found_error(name)
+        return item
 
-    def all(self) -> list[WebSocketClient]:
+    def find(self, name: str) -> T | None:
         with self._lock:
-            return list(self._clients.values())
+            return self._items.get(name)
 
-    def shutdown(self, teardown: Callable[[WebSocketClient], None]) -> None:
-        """Tear every connection down (workers stopped, temp files removed)."""
-        for client in self.all():
-            with contextlib.suppress(Exception):
-                teardown(client)
-            self.remove(client.name)
-        simulators.stop_all()
+    def remove(self, name: str) -> T | None:
+        with self._lock:
+            return self._items.pop(name, None)
 
-    def _at_exit(self, teardown: Callable[[WebSocketClient], None]) -> None:
-        """At exit: tear process workers down, but only detach from Docker containers.
+    def all(self) -> list[T]:
+        with self._lock:
+            return list(self._items.values())
 
-        Docker connections outlive the orchestrator process; the next one re-adopts them
-        (adopt.py). Their temp results stay, since the containers keep writing there.
-        """
-        for client in self.all():
-            if getattr(client.runtime, "survives_exit", False):
-                with contextlib.suppress(Exception):
-                    client.detach()
-                self.remove(client.name)
-        self.shutdown(teardown)
-
-    def _install_exit_hooks(self) -> None:
-        if self._exit_hooks_installed:
-            return
-        self._exit_hooks_installed = True
-        from .api import teardown
-
-        atexit.register(self._at_exit, teardown)
-        # A plain SIGTERM would end Python without running atexit; turn it into SystemExit.
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError):
-                if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+__all__ = ["Registry", "Slot", "exists_error", "not_found_error"]

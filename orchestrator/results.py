@@ -1,67 +1,89 @@
-"""Reading and clearing a connection's results file (the worker is the only inserter)."""
+"""A connection's results file, from the orchestrator's side: where it is, and its reads.
+
+The SQL is the contract's (contract/results.py); here SQLite problems become the exception
+tree's `ResultsError`s, and temp locations are created and removed.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from provider_image.store import BUSY_TIMEOUT_SECONDS, quote_identifier
+from contract import results as store
 from providers import WebSocketData
 
+from .errors import ParameterError, results_failure
 
-def _open(path: str) -> sqlite3.Connection | None:
-    # The worker put the file in WAL mode once (it persists); a reader only needs a busy timeout.
-    if not Path(path).exists():
-        return None
-    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+T = TypeVar("T")
 
 
-def read_messages(path: str, table: str, *, last: int | None = None) -> list[str]:
-    """Stored JSON records in id order (only the newest `last` when given)."""
-    connection = _open(path)
-    if connection is None:
-        return []
-    quoted = quote_identifier(table)
-    try:
-        if last is None:
-            rows = connection.execute(f"SELECT message FROM {quoted} ORDER BY id").fetchall()
-        else:
-            rows = connection.execute(
-                f"SELECT message FROM (SELECT id, message FROM {quoted} ORDER BY id DESC LIMIT ?)"
-                " ORDER BY id",
-                (last,),
-            ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
-    finally:
-        connection.close()
-    return [row[0] for row in rows]
+@dataclass(frozen=True)
+class ResultsLocation:
+    path: str
+    table: str = "records"
+    # A directory feeddock created for a temp results file; removed with the file.
+    temp_dir: str | None = None
+    # False when the file existed before the connection: feeddock never deletes such a file.
+    created: bool = True
+
+    @property
+    def directory(self) -> str:
+        return str(Path(self.path).parent)
+
+    @classmethod
+    def allocate(cls, name: str, results_file: str | None, table: str) -> ResultsLocation:
+        """The user's `results_file`, or a new temp directory for this connection."""
+        if results_file:
+            path = Path(results_file)
+            if path.is_dir():
+                raise ParameterError(
+                    f"Invalid parameters: 'results_file' {str(path)!r} is a directory; "
+                    "give a file path.",
+                    field="results_file",
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return cls(str(path), table, created=not path.exists())
+        temp_dir = tempfile.mkdtemp(prefix=f"feeddock-{name}-")
+        return cls(str(Path(temp_dir) / "results.db"), table, temp_dir=temp_dir)
+
+    # -- reads and changes ----------------------------------------------------------------
+
+    def _translated(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except store.ResultsError as exc:
+            raise results_failure(exc) from None
+
+    def prepare(self) -> None:
+        self._translated(lambda: store.prepare(self.path, self.table))
+
+    def messages(self, *, last: int | None = None) -> list[str]:
+        return self._translated(lambda: store.read_messages(self.path, self.table, last=last))
+
+    async def messages_async(self, *, last: int | None = None) -> list[str]:
+        try:
+            return await store.read_messages_async(self.path, self.table, last=last)
+        except store.ResultsError as exc:
+            raise results_failure(exc) from None
+
+    def records(self, model: type[WebSocketData]) -> list[WebSocketData]:
+        return [model.model_validate_json(message) for message in self.messages()]
+
+    def clear(self) -> int:
+        return self._translated(lambda: store.clear(self.path, self.table))
+
+    def discard(self) -> bool:
+        """Remove the file unless the user brought it; True when it was removed."""
+        if not self.created:
+            return False
+        store.remove_files(self.path)
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return True
 
 
-def read_records(
-    path: str, table: str, model: type[WebSocketData], *, last: int | None = None
-) -> list[WebSocketData]:
-    return [model.model_validate_json(message) for message in read_messages(path, table, last=last)]
-
-
-def clear(path: str, table: str) -> int:
-    """Delete every stored record; returns how many were deleted. Ids are never reused."""
-    connection = _open(path)
-    if connection is None:
-        return 0
-    try:
-        return connection.execute(f"DELETE FROM {quote_identifier(table)}").rowcount
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
-    finally:
-        connection.close()
-
-
-def remove_files(path: str) -> None:
-    """Delete the results file and its WAL companions."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(path + suffix).unlink(missing_ok=True)
+__all__ = ["ResultsLocation"]

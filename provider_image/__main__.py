@@ -7,17 +7,18 @@ import sys
 
 from pydantic import ValidationError
 
+from contract.config import API_KEY_ENV, WorkerConfig, worker_secret
+from contract.status import Reporter
 from providers import UnknownProvider
 
-from .config import WorkerConfig
-from .report import Reporter
 from .worker import EXIT_CONFIG, Worker
 
 
 def main() -> int:
     reporter = Reporter("PROVIDER")
     try:
-        config, api_key = WorkerConfig.from_env()
+        config = WorkerConfig.from_env()
+        api_key = worker_secret(None, API_KEY_ENV)
         worker = Worker(config, api_key, reporter)
     except (ValueError, ValidationError, UnknownProvider) as exc:
         reporter.error("config_error", f"Invalid worker configuration: {exc}")

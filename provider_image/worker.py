@@ -22,6 +22,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import backoff
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from contract.commands import Command, CommandError, parse_command
+from contract.config import WorkerConfig
+from contract.status import Reporter
 from providers import (
     Authorized,
     Event,
@@ -34,10 +37,8 @@ from providers import (
 )
 from providers.protocol import Message, TokenRequest
 
-from .config import WorkerConfig
-from .control import Command, CommandError, open_stdin, parse_command
+from .control import open_stdin
 from .health import beat
-from .report import Reporter
 from .writer import RecordWriter
 
 EXIT_OK = 0
@@ -88,6 +89,8 @@ class Worker:
         self.protocol = provider.protocol(self.params, api_key)
         initial = self.params.symbols() if config.symbols is None else config.symbols
         self.symbols: dict[str, None] = {self.protocol.canonical_symbol(s): None for s in initial}
+        for change in config.changes:  # made while the worker was stopped
+            self._change_symbols(change.action, change.symbols)
         self.writer = RecordWriter(
             config.results_file,
             config.table_name,
@@ -335,17 +338,24 @@ class Worker:
             self.stopping.set()
             self.reporter.info("parent_gone", "stdin closed: the orchestrator has gone; stopping.")
 
-    async def _apply(self, command: Command) -> None:
-        wanted = [self.protocol.canonical_symbol(s) for s in command.symbols]
-        if command.action == "subscribe":
+    def _change_symbols(self, action: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Apply a change to the subscribed set; returns (changed, wanted) in canonical form."""
+        wanted = list(dict.fromkeys(self.protocol.canonical_symbol(s) for s in symbols))
+        if action == "subscribe":
             changed = [s for s in wanted if s not in self.symbols]
             self.symbols.update(dict.fromkeys(changed))
-            messages = self.protocol.subscribe(changed) if changed else []
         else:
             changed = [s for s in wanted if s in self.symbols]
             for symbol in changed:
                 del self.symbols[symbol]
-            messages = self.protocol.unsubscribe(changed) if changed else []
+        return changed, wanted
+
+    async def _apply(self, command: Command) -> None:
+        changed, wanted = self._change_symbols(command.action, command.symbols)
+        build = (
+            self.protocol.subscribe if command.action == "subscribe" else self.protocol.unsubscribe
+        )
+        messages = build(changed) if changed else []
         connection = self.connection
         may_send = self.authorized or self.protocol.subscribes_before_authorized
         if connection is not None and may_send and messages:

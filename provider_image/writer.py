@@ -15,10 +15,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contract.results import connect, ensure_table, quote_identifier
+from contract.status import Reporter
 from providers.records import WebSocketData
-
-from .report import Reporter
-from .store import connect, ensure_table, quote_identifier
 
 RETRY_SECONDS = 0.5
 CLOSING_ATTEMPTS = 5

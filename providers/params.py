@@ -79,6 +79,8 @@ class WebSocketQueryParams(BaseModel):
             raise ValueError(
                 "must be a plain SQL identifier: a letter or '_' then letters, digits or '_'"
             )
+        if value.lower().startswith("sqlite_"):
+            raise ValueError("may not start with 'sqlite_': SQLite reserves those names")
         return value
 
     @field_validator("results_file")

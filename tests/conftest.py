@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from orchestrator import WebSocketsAPI
-from orchestrator.api import teardown
 from orchestrator.registry import Registry
 from orchestrator.runtime import ProcessRuntime, Runtime
 from providers.demo.simulator import DemoSimulator
@@ -93,7 +92,7 @@ def websockets(runtime_name: str, request: pytest.FixtureRequest) -> Iterator[We
     yield api
     if runtime_name == "docker" and getattr(request.node, "failed_call", False):
         dump_container_logs()
-    api.registry.shutdown(teardown)
+    api.shutdown()
     runtime.close()
 
 

@@ -79,3 +79,32 @@ def kill_worker(worker_id: int | str) -> None:
         os.kill(worker_id, 9)
     else:
         subprocess.run(["docker", "kill", worker_id], capture_output=True, check=True)
+
+
+def worker_processes(module: str = "provider_image") -> list[int]:
+    """Live child processes of this test process running `python -m <module>`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().split(") ", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and module.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
+def labelled_containers(label: str) -> list[str]:
+    """Ids of the containers (running or not) carrying `label` (key=value)."""
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from contract.results import connect as open_results
 from orchestrator import (
     AuthTokenError,
     ParameterError,
@@ -18,7 +19,6 @@ from orchestrator import (
     listen,
 )
 from orchestrator.listen import alisten
-from provider_image.store import connect as open_results
 
 from .helpers import free_port, port_is_free, wait_until
 

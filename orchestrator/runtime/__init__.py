@@ -15,7 +15,15 @@ import threading
 
 from .. import console
 from ..errors import ParameterError, RuntimeUnavailableError
-from .base import LaunchSpec, Runtime, WorkerHandle
+from .base import (
+    LaunchSpec,
+    Role,
+    Runtime,
+    SurvivingWorker,
+    WorkerHandle,
+    WorkerSink,
+    WorkerState,
+)
 from .process import ProcessRuntime
 
 RUNTIME_ENV = "FEEDDOCK_RUNTIME"
@@ -34,7 +42,7 @@ def _docker() -> Runtime:
     from .docker import DockerRuntime
 
     runtime = DockerRuntime()
-    runtime.client  # noqa: B018 -- connect now: fail early with RuntimeUnavailableError
+    runtime.connect()  # fail early with RuntimeUnavailableError
     return runtime
 
 
@@ -62,7 +70,7 @@ def _auto() -> Runtime:
         )
         return ProcessRuntime()
     _announce(
-        f"feeddock runtime: docker (engine {runtime.engine_version()}, "
+        f"feeddock runtime: docker (engine {runtime.engine.version()}, "
         f"instance {runtime.instance!r})"
     )
     return runtime
@@ -90,7 +98,11 @@ __all__ = [
     "RUNTIME_ENV",
     "LaunchSpec",
     "ProcessRuntime",
+    "Role",
     "Runtime",
+    "SurvivingWorker",
     "WorkerHandle",
+    "WorkerSink",
+    "WorkerState",
     "select_runtime",
 ]

@@ -2,7 +2,11 @@
 
 Workers start in their own session so a Ctrl-C in the user's terminal reaches only the
 orchestrator, which then stops them in order. If the orchestrator dies without cleaning up,
-the worker sees its stdin close and exits by itself (`exit_on_stdin_eof`): no orphans.
+the worker sees its stdin close and exits by itself (`exit_on_stdin_eof`): no orphans, and
+nothing survives the orchestrator (`survives_exit` is False, `list_workers` is empty).
+
+A worker gets a clean environment: its configuration and secrets, plus the few variables a
+Python program and a TLS/proxy connection need; never the orchestrator's other secrets.
 """
 
 from __future__ import annotations
@@ -12,26 +16,51 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Sequence
 
-from .base import LaunchSpec
+from .base import LaunchSpec, SurvivingWorker, WorkerSink, WorkerState
+
+# What a worker may inherit from the orchestrator's environment.
+INHERITED = frozenset(
+    {
+        "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHOME",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+        "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    }
+)  # fmt: skip
+
+
+def clean_environment(spec: LaunchSpec, parent: dict[str, str] | None = None) -> dict[str, str]:
+    source = os.environ if parent is None else parent
+    inherited = {
+        key: value for key, value in source.items() if key in INHERITED or key.startswith("LC_")
+    }
+    return {**inherited, **spec.env, **spec.secrets, "PYTHONUNBUFFERED": "1"}
 
 
 class ProcessHandle:
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], sink: WorkerSink) -> None:
         self._process = process
+        self._sink = sink
         self._stdin_lock = threading.Lock()
+        self._follower = threading.Thread(
+            target=self._follow, name=f"worker-{process.pid}", daemon=True
+        )
+        self._follower.start()
 
     @property
     def id(self) -> int:
         return self._process.pid
 
-    def lines(self) -> Iterator[str]:
+    def _follow(self) -> None:
         stdout = self._process.stdout
         assert stdout is not None
-        for raw in stdout:
-            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        self._process.wait()
+        try:
+            for raw in stdout:
+                self._sink.on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        finally:
+            self._sink.on_exit(WorkerState(running=False, exit_code=self._process.wait()))
 
     def send(self, line: str) -> None:
         stdin = self._process.stdin
@@ -41,13 +70,11 @@ class ProcessHandle:
             stdin.write(line.encode() + b"\n")
             stdin.flush()
 
-    def is_running(self) -> bool:
-        return self._process.poll() is None
+    def state(self) -> WorkerState:
+        code = self._process.poll()
+        return WorkerState(running=code is None, exit_code=code)
 
-    def exit_code(self) -> int | None:
-        return self._process.poll()
-
-    def stop(self, timeout: float) -> int | None:
+    def stop(self, timeout: float) -> WorkerState:
         if self._process.poll() is None:
             self._process.terminate()
             try:
@@ -58,24 +85,44 @@ class ProcessHandle:
         if self._process.stdin is not None:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
-        return self._process.returncode
+        self._follower.join(timeout)  # the sink has its last lines and on_exit
+        return self.state()
+
+    def release(self) -> None:
+        """A child process cannot outlive us usefully: releasing it means stopping it."""
+        self.stop(10.0)
 
 
 class ProcessRuntime:
     name = "process"
+    survives_exit = False
 
-    def start(self, spec: LaunchSpec) -> ProcessHandle:
-        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+    def start(self, spec: LaunchSpec, sink: WorkerSink) -> ProcessHandle:
         process = subprocess.Popen(
             [sys.executable, "-m", spec.module],
-            env=env,
+            env=clean_environment(spec),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
-        return ProcessHandle(process)
+        return ProcessHandle(process, sink)
+
+    def list_workers(self) -> Sequence[SurvivingWorker]:
+        return []
+
+    def attach(self, worker: SurvivingWorker, sink: WorkerSink) -> ProcessHandle:
+        raise LookupError("process workers never survive their orchestrator")
+
+    def history(self, worker: SurvivingWorker) -> list[str]:
+        return []
+
+    def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
+        return {}
+
+    def remove_connection(self, connection: str) -> list[str]:
+        return []
 
     def close(self) -> None:
         pass

@@ -18,9 +18,9 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from provider_image.report import parse_line
-from provider_image.store import connect as store_connect
-from provider_image.store import prepare
+from contract.results import connect as store_connect
+from contract.results import prepare
+from contract.status import parse_line
 
 from ..helpers import free_port as free_port
 from ..helpers import port_is_free as port_is_free

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broadcast_image.config import BroadcastConfig
+from contract.config import BroadcastConfig
 
 from .helpers import Listener, Table, WorkerProcess, free_port, port_is_free, start_broadcast
 
@@ -95,10 +95,7 @@ def test_unknown_uvicorn_kwargs_are_rejected() -> None:
 
 
 def test_config_defaults_match_the_spec() -> None:
-    config, token = BroadcastConfig.from_env(
-        {"FEEDDOCK_BROADCAST_CONFIG": '{"results_file": "r.db"}'}
-    )
-    assert token is None
+    config = BroadcastConfig.from_env({"FEEDDOCK_BROADCAST_CONFIG": '{"results_file": "r.db"}'})
     assert (config.table_name, config.host, config.port) == ("records", "127.0.0.1", 6666)
     assert (config.sleep_time, config.max_pending_records) == (0.25, 50_000)
     assert config.address == "ws://127.0.0.1:6666"

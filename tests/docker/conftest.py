@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from orchestrator import WebSocketsAPI
-from orchestrator.api import teardown
 from orchestrator.registry import Registry
 from orchestrator.runtime.docker import DockerRuntime
 from providers.demo.simulator import DemoSimulator
@@ -34,7 +33,7 @@ def docker_runtime() -> Iterator[DockerRuntime]:
 def api(docker_runtime: DockerRuntime) -> Iterator[WebSocketsAPI]:
     websockets = WebSocketsAPI(Registry(), runtime=docker_runtime)
     yield websockets
-    websockets.registry.shutdown(teardown)
+    websockets.shutdown()
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def test_a_provider_that_crashed_while_nobody_watched_is_adopted_as_stopped(dock
         provider="demo", name="crashed", symbol="aapl", api_key="good-key", url=market.url
     ).results
     client = first.get_client("crashed").results
-    client.detach()  # the first orchestrator goes away without stopping anything
+    client.release()  # the first orchestrator goes away without stopping anything
     first.registry.remove("crashed")
     docker("kill", str(status.provider_pid))
 
@@ -129,7 +129,7 @@ def test_containers_no_record_explains_are_reported_and_left_alone(
     first.create_connection(
         provider="demo", name="mixed", symbol="aapl", api_key="good-key", url=market.url
     )
-    first.get_client("mixed").results.detach()
+    first.get_client("mixed").results.release()
     first.registry.remove("mixed")
     label = ["--label", f"feeddock.orchestrator={SESSION_INSTANCE}"]
     ghost = docker(

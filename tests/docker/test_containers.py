@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from contract.status import parse_line
 from orchestrator import RuntimeUnavailableError, WebSocketsAPI
 from orchestrator.registry import Registry
 from orchestrator.runtime import select_runtime
 from orchestrator.runtime.docker import DockerRuntime
-from provider_image.report import parse_line
 from providers.demo.simulator import DemoSimulator
 
 from ..conftest import SESSION_INSTANCE

@@ -24,9 +24,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from contract.config import WorkerConfig
+from contract.status import Reporter
 from orchestrator import ParameterError, UnauthorizedError, WebSocketsAPI
-from provider_image.config import WorkerConfig
-from provider_image.report import Reporter
 from provider_image.worker import EXIT_OK, Worker
 from providers.intrinio import IntrinioData, IntrinioProtocol
 from providers.intrinio.simulator import REFUSAL, TOKEN_REFUSAL, UNIVERSE, IntrinioSimulator

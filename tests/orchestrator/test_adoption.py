@@ -1,0 +1,83 @@
+"""A new orchestrator process takes over the workers an earlier one left running."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from orchestrator import WebSocketsAPI
+from orchestrator.record import PARAMS_LABEL
+from orchestrator.runtime.fake import FakeEngine
+
+from .conftest import create
+
+
+@pytest.fixture
+def first(make_api: Callable[..., WebSocketsAPI]) -> WebSocketsAPI:
+    return make_api(survives_exit=True)
+
+
+def leave(api: WebSocketsAPI) -> None:
+    """The orchestrator process ends: workers that survive it are only released."""
+    api.close_at_exit()
+
+
+def test_a_running_connection_is_adopted_with_its_subscriptions(
+    first: WebSocketsAPI, make_api: Callable[..., WebSocketsAPI], engine: FakeEngine
+) -> None:
+    create(first, name="kept", auth_token="tok", broadcast_port=7100, start_broadcast=True)
+    first.subscribe("kept", "nvda", auth_token="tok")
+    before = first.get_client_status("kept", auth_token="tok").results[0]
+    leave(first)
+
+    second = make_api(survives_exit=True)
+    after = second.get_client_status("kept", auth_token="tok").results[0]
+    assert after == before
+    assert after.subscribed_symbols == "AAPL,MSFT,NVDA"
+    assert second.subscribe("kept", "spy", auth_token="tok").results.subscribed_symbols == (
+        "AAPL,MSFT,NVDA,SPY"
+    )
+    second.kill("kept", auth_token="tok")
+    assert engine.running() == []
+
+
+def test_a_worker_that_died_unwatched_is_adopted_as_stopped_with_its_reason(
+    first: WebSocketsAPI, make_api: Callable[..., WebSocketsAPI], engine: FakeEngine
+) -> None:
+    create(first, name="crashed")
+    leave(first)
+    engine.crash("crashed", code=137, oom=True)
+
+    second = make_api(survives_exit=True)
+    assert second.get_client_status("crashed").results[0].is_running is False
+    error = second.get_client("crashed").results.last_error
+    assert error is not None and "out of memory" in error
+    second.restart_connection("crashed")
+    assert second.get_client_status("crashed").results[0].is_running
+
+
+def test_workers_no_record_explains_are_reported_not_adopted(
+    first: WebSocketsAPI,
+    make_api: Callable[..., WebSocketsAPI],
+    engine: FakeEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    create(first, name="broken")
+    leave(first)
+    engine.find("broken").labels[PARAMS_LABEL] = "{not json"
+
+    second = make_api(survives_exit=True)
+    assert second.get_client_status("all").results == []
+    assert "feeddock-broken-provider" in caplog.text
+    assert "is not adopted: unreadable connection record" in caplog.text
+
+
+def test_a_process_runtime_leaves_nothing_to_adopt(
+    make_api: Callable[..., WebSocketsAPI], engine: FakeEngine
+) -> None:
+    api = make_api()
+    create(api, name="gone")
+    leave(api)
+    assert engine.running() == []
+    assert make_api().get_client_status("all").results == []
