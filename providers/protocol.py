@@ -120,7 +120,8 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     ready_on_open: ClassVar[bool] = False
     # Seconds between `keepalive()` messages while connected (None: the provider needs none,
     # or WebSocket pings suffice). The worker keeps the clock; the protocol only says what.
-    keepalive_interval: ClassVar[float | None] = None
+    # An instance may set its own (from a parameter), so this is not a ClassVar.
+    keepalive_interval: float | None = None
     # What the worker reports when `ready_on_open` makes the open socket count as authorized.
     ready_message: ClassVar[str] = "Authorization: not required"
     # Seconds a token from `token_request()` may be reused for a new connection (the worker
