@@ -15,7 +15,12 @@ T = TypeVar("T")
 
 
 class WebSocketConnectionStatus(BaseModel):
-    """Exactly the spec's status fields. With Docker, the pids are container IDs."""
+    """The spec's status fields, then feeddock's own. With Docker, the pids are container IDs.
+
+    `health`: ok | degraded | restarting | stopped | failed (see orchestrator/client.py);
+    `last_error`: what is wrong now while it runs, or why it stopped; `restarts`: automatic
+    restarts of its workers so far.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +35,9 @@ class WebSocketConnectionStatus(BaseModel):
     results_file: str | None
     table_name: str | None
     save_results: bool
+    health: Literal["ok", "degraded", "restarting", "stopped", "failed"] = "ok"
+    last_error: str | None = None
+    restarts: int = 0
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value}" for key, value in self.model_dump().items())

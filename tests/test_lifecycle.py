@@ -46,7 +46,8 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
     conn = connect(websockets, market, name="stocks_demo")
 
     status = conn.results.model_dump()
-    assert list(status) == [
+    # The spec's fields in the spec's order, then feeddock's own (health, last_error, restarts).
+    assert list(status)[:11] == [
         "name",
         "auth_required",
         "subscribed_symbols",
@@ -59,6 +60,8 @@ def test_create_connection_returns_the_spec_status_once_streaming(websockets, ma
         "table_name",
         "save_results",
     ]
+    assert list(status)[11:] == ["health", "last_error", "restarts"]
+    assert (status["health"], status["last_error"], status["restarts"]) == ("ok", None, 0)
     assert status["name"] == "stocks_demo"
     assert status["subscribed_symbols"] == "AAPL,MSFT"
     assert status["is_running"] is True

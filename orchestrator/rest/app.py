@@ -38,7 +38,7 @@ from .models import (
     render,
     render_stored,
 )
-from .settings import Settings
+from .settings import Settings, check_uvicorn_kwargs
 
 PREFIX = "/api/v1/websockets"
 
@@ -116,6 +116,7 @@ def websockets_router(websockets: WebSocketsAPI, config: Settings) -> APIRouter:
             str | None, Query(description="JSON object passed to uvicorn.")
         ] = None,
     ) -> Response:
+        check_uvicorn_kwargs(uvicorn_kwargs)
         return render(websockets.start_broadcasting(name, auth_token, host, port, uvicorn_kwargs))
 
     @router.post("/stop_broadcasting", response_model=StatusResponse)
@@ -137,6 +138,7 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     config = settings or Settings.from_env()
     websockets = api or WebSocketsAPI()
     websockets.max_connections = config.max_connections
+    websockets.reveal_url_failures = False
     app = FastAPI(
         title="feeddock",
         version="0.1.0",

@@ -36,6 +36,9 @@ class _NullSink:
     def on_exit(self, state: WorkerState) -> None:
         pass
 
+    def on_problem(self, message: str | None) -> None:
+        pass
+
 
 @dataclass(eq=False)
 class FakeWorker:
@@ -86,6 +89,9 @@ class FakeWorker:
             self._boot_broadcast()
 
     def _boot_provider(self) -> None:
+        if self.spec.connection in self.engine.crash_on_start:
+            self.exit(1)
+            return
         config = WorkerConfig.model_validate_json(self.spec.env[WorkerConfig.ENV])
         raw = config.symbols
         if raw is None:
@@ -160,6 +166,7 @@ class FakeEngine:
         self.workers: dict[str, FakeWorker] = {}
         self.refusals: dict[str, str] = {}  # connection -> the provider's refusal
         self.never_ready: set[str] = set()  # connections whose worker never gets ready
+        self.crash_on_start: set[str] = set()  # connections whose worker dies at once
         self.down = False  # an engine that does not answer
         self._ports: dict[int, FakeWorker] = {}
         self._ids = itertools.count(1)

@@ -112,6 +112,9 @@ class DockerHandle:
         while not self._released.is_set():
             try:
                 for stamp_ns, text in self._stream(since):
+                    if failures:  # the engine answers again
+                        self._sink.on_problem(None)
+                        failures = 0
                     if resumed and stamp_ns <= last_ns:
                         continue  # already seen before the stream was resumed
                     last_ns = max(last_ns, stamp_ns)
@@ -119,16 +122,20 @@ class DockerHandle:
                 state = self.state()
             except NotFound:
                 state = GONE
-            except Exception:  # the engine went away: wait for it, then look again
+            except Exception as exc:  # the engine went away: wait for it, then look again
                 failures += 1
+                if failures == 1:
+                    self._sink.on_problem(f"the Docker engine does not answer: {exc}")
                 self._released.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
                 since, resumed = (last_ns / 1e9 if last_ns else since), True
                 continue
+            if failures:
+                self._sink.on_problem(None)
+                failures = 0
             if not state.running:
                 self._exit(state)
                 return
             # The stream ended while the container runs (engine hiccup): resume after last_ns.
-            failures = 0
             since, resumed = (last_ns / 1e9 if last_ns else since), True
             self._released.wait(0.2)
 
