@@ -14,7 +14,8 @@ Wire format
 Listener query parameters
     `auth_token=` (or header `Authorization: Bearer <token>`) when the server has a token;
     otherwise the listener is accepted, then closed with 1008 "invalid or missing auth_token".
-    `symbol=aapl,msft` keeps only records whose `symbol` matches (case-insensitive).
+    `symbol=aapl,btc-usd` keeps only records whose `symbol` matches in any spelling (case and
+    the pair separators `/ - _` ignored: `BTC/USD`, `btcusd` and `btc-usd` are one symbol).
     `replay=N` first sends the last N stored records (matching the filter), then the live
     stream with no gap and no duplicate. N is capped at `max_pending_records`. A malformed
     value closes with 4400 and the reason.

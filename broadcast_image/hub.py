@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from providers.symbols import symbol_key
+
 from .reader import Row, record_symbol
 
 # Frames stay under the 1 MiB default `max_size` of websockets clients; a bigger single record
@@ -47,10 +49,10 @@ def build_frames(messages: Iterable[str], limit: int = MAX_FRAME_CHARS) -> list[
 
 
 def parse_symbols(value: str | None) -> SymbolFilter:
-    """`"aapl, MSFT"` -> frozenset({"aapl", "msft"}); empty or `*` means no filter."""
+    """`"aapl, BTC-USD"` -> frozenset({"aapl", "btcusd"}); empty or `*` means no filter."""
     if value is None:
         return None
-    symbols = frozenset(s.strip().lower() for s in value.split(",") if s.strip())
+    symbols = frozenset(symbol_key(s) for s in value.split(",") if s.strip())
     return None if not symbols or "*" in symbols else symbols
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from contract.results import READER_BUSY_SECONDS, quote_identifier
+from providers.symbols import symbol_key
 
 Row = tuple[int, str]
 
@@ -32,13 +33,14 @@ class Poll:
 
 
 def record_symbol(message: str) -> str | None:
-    """The record's `symbol`, lower-cased, or None when the row has none."""
+    """The record's `symbol` as filters compare it (`symbol_key`: lower case, no pair
+    separators), or None when the row has none."""
     try:
         record = orjson.loads(message)
     except orjson.JSONDecodeError:
         return None
     symbol = record.get("symbol") if isinstance(record, dict) else None
-    return symbol.lower() if isinstance(symbol, str) else None
+    return symbol_key(symbol) if isinstance(symbol, str) else None
 
 
 class TableReader:

@@ -32,6 +32,7 @@ from providers import UnknownProvider, get_provider
 from . import console
 from .broadcast import BroadcastServer
 from .client import WebSocketClient
+from .monitor import FATAL_EVENTS
 from .provider_worker import ProviderWorker
 from .record import CONNECTION_LABEL, ROLE_LABEL, ConnectionRecord, RecordError
 from .results import ResultsLocation
@@ -138,6 +139,15 @@ def latest_symbols(lines: Iterable[str]) -> list[str] | None:
     return None if latest is None else [s for s in latest.split(",") if s]
 
 
+def ended_for_good(lines: Sequence[str]) -> bool:
+    """Whether the worker's output shows a final refusal (never retried)."""
+    for line in lines:
+        status = parse_line(line)
+        if status is not None and status.event in FATAL_EVENTS:
+            return True
+    return False
+
+
 def last_error(lines: Sequence[str], worker: SurvivingWorker) -> str | None:
     """Why a stopped worker stopped: its own last error line, else what the runtime says."""
     if worker.state.oom_killed:
@@ -180,7 +190,7 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
         raise AdoptionError(f"its parameters no longer validate: {exc}") from None
 
     symbols = list(record.symbols)
-    worker, error, api_key = None, None, None
+    worker, error, api_key, final = None, None, None, False
     if entry.provider is not None:
         history = runtime.history(entry.provider)
         symbols = latest_symbols(history) or symbols
@@ -189,6 +199,7 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
             worker = ProviderWorker.adopt(runtime, entry.provider, record.name)
         else:
             error = last_error(history, entry.provider)
+            final = ended_for_good(history)
     server = None
     if broadcast is not None and broadcast.state.running:
         server = BroadcastServer.adopt(runtime, broadcast)
@@ -209,6 +220,10 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
         broadcast=server,
         last_error=error,
     )
+    if entry.provider is not None and not entry.provider.state.running:
+        # feeddock removes the containers it stops, so this one ended on its own, unwatched:
+        # supervision treats it as if it had just died.
+        client.recover(error or "it stopped while no orchestrator watched", final=final)
     return client, rejected
 
 

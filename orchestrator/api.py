@@ -89,6 +89,9 @@ class WebSocketsAPI:
     ) -> None:
         self.registry: Registry[WebSocketClient] = registry or Registry()
         self.max_connections = max_connections
+        # When False, a connection to a caller's own `url` that fails says only that it
+        # failed, not what the target answered (a server must not become a port scanner).
+        self.reveal_url_failures = True
         self._runtime = runtime
         self._adopted = False
         self._adopt_lock = threading.Lock()
@@ -140,6 +143,7 @@ class WebSocketsAPI:
                 api_key=api_key or spec.credential_from_env(),
                 runtime=runtime,
                 location=location,
+                describe_failures=self.reveal_url_failures or "url" not in kwargs,
             )
             try:
                 location.prepare()

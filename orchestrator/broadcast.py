@@ -11,7 +11,7 @@ from contract.config import AUTH_TOKEN_ENV, BroadcastConfig
 
 from .errors import ParameterError, PortInUseError, WorkerError
 from .monitor import WorkerMonitor
-from .record import ADDRESS_LABEL
+from .record import ADDRESS_LABEL, CONFIG_LABEL
 from .runtime import LaunchSpec, Runtime, SurvivingWorker, WorkerHandle
 
 READY_TIMEOUT_SECONDS = 20.0
@@ -51,10 +51,17 @@ def broadcast_config(**fields: object) -> BroadcastConfig:
 class BroadcastServer:
     """One running broadcast server for a connection's results file."""
 
-    def __init__(self, handle: WorkerHandle, monitor: WorkerMonitor, address: str) -> None:
+    def __init__(
+        self,
+        handle: WorkerHandle,
+        monitor: WorkerMonitor,
+        address: str,
+        config: BroadcastConfig | None = None,
+    ) -> None:
         self.handle = handle
         self.monitor = monitor
         self.address = address
+        self.config = config  # what it was started with (to start it again)
 
     @property
     def id(self) -> int | str:
@@ -81,14 +88,18 @@ class BroadcastServer:
             connection=connection,
             env=config.environment(),
             results_dir=results_dir,
-            labels={**labels, ADDRESS_LABEL: config.address},
+            labels={
+                **labels,
+                ADDRESS_LABEL: config.address,
+                CONFIG_LABEL: config.model_dump_json(),
+            },
             secrets={AUTH_TOKEN_ENV: auth_token} if auth_token else {},
         )
         monitor = WorkerMonitor()
         handle = runtime.start(spec, monitor)
         event = monitor.wait_event(lambda s: s.event in READY_EVENTS, READY_TIMEOUT_SECONDS)
         if event is not None and event.event == "listening":
-            return cls(handle, monitor, str(event.get("address") or config.address))
+            return cls(handle, monitor, str(event.get("address") or config.address), config)
         handle.stop(STOP_TIMEOUT_SECONDS)
         if event is not None and event.event == "port_in_use":
             raise PortInUseError(event.message)
@@ -99,7 +110,12 @@ class BroadcastServer:
     def adopt(cls, runtime: Runtime, worker: SurvivingWorker) -> BroadcastServer:
         monitor = WorkerMonitor()
         handle = runtime.attach(worker, monitor)
-        return cls(handle, monitor, worker.labels.get(ADDRESS_LABEL) or "ws://127.0.0.1:6666")
+        address = worker.labels.get(ADDRESS_LABEL) or "ws://127.0.0.1:6666"
+        try:
+            config = BroadcastConfig.model_validate_json(worker.labels.get(CONFIG_LABEL, ""))
+        except ValidationError:
+            config = None  # a container from before this label: it cannot be restarted
+        return cls(handle, monitor, address, config)
 
     def stop(self) -> None:
         self.handle.stop(STOP_TIMEOUT_SECONDS)  # the server says "Stopped broadcasting to: ..."

@@ -4,6 +4,19 @@ Returned by `obb.websockets.get_client(name).results`. `connect()` starts the pr
 and returns once it streams; `disconnect()` stops it after it has written every record.
 Subscriptions survive both: the worker's acknowledgements are the only source of the
 subscribed set, and changes made while it is stopped are handed to the next start.
+
+Both workers are supervised (supervision.py): one that ends without being asked to is started
+again with the same results file and subscriptions, unless `restart_policy="no"`. `health`
+says how the connection is doing right now:
+
+    ok          running, nothing wrong reported
+    degraded    running, but something is wrong now (`last_error` says what): commits failing,
+                the provider disconnected or reporting errors, the broadcast server down, the
+                engine not answering; back to ok when the worker reports recovery
+    restarting  the provider worker stopped unexpectedly and will be started again
+    stopped     stopped on purpose (stop_connection, or never started)
+    failed      stopped unexpectedly and not restarted (a final refusal, restart_policy="no",
+                or a crash loop); `last_error` says why
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from contract.commands import Action
-from contract.config import API_KEY_ENV, SymbolChange, WorkerConfig
+from contract.config import API_KEY_ENV, BroadcastConfig, SymbolChange, WorkerConfig
 from providers import Provider, WebSocketData, WebSocketQueryParams, split_symbols
 
 from . import console
@@ -26,8 +39,9 @@ from .monitor import WorkerMonitor
 from .provider_worker import ProviderWorker
 from .record import ConnectionRecord
 from .results import ResultsLocation
-from .runtime import LaunchSpec, Role, Runtime
+from .runtime import LaunchSpec, Role, Runtime, WorkerState
 from .stats import ConnectionMetrics, connection_metrics
+from .supervision import Supervisor
 from .tokens import hash_token, secure_equal, token_hash_matches
 
 CONNECT_TIMEOUT_ENV = "FEEDDOCK_CONNECT_TIMEOUT"
@@ -53,6 +67,7 @@ class WebSocketClient:
         worker: ProviderWorker | None = None,
         broadcast: BroadcastServer | None = None,
         last_error: str | None = None,
+        describe_failures: bool = True,
     ) -> None:
         self.provider = provider
         self.params = params
@@ -67,7 +82,18 @@ class WebSocketClient:
         self._worker = worker
         self._broadcast = broadcast
         self._last_error = last_error
+        # False: a failed connect is reported without what the target answered (REST + url).
+        self.describe_failures = describe_failures
         self._lock = threading.RLock()
+        self.supervisor = Supervisor(self.name, params.restart_policy, self._lock)
+        # Bumped by every start or stop a caller asks for: a pending automatic restart only
+        # goes ahead if nobody changed the part's state meanwhile.
+        self._intent = {"provider": 0, "broadcast": 0}
+        self._broadcast_token: str | None = None
+        if worker is not None:
+            self._watch_provider(worker)
+        if broadcast is not None:
+            self._watch_broadcast(broadcast)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -148,6 +174,37 @@ class WebSocketClient:
         worker = self._worker
         return worker.last_error if worker is not None else self._last_error
 
+    def problems(self) -> list[str]:
+        """What is wrong right now with the running parts, oldest first."""
+        found: list[str] = []
+        worker, broadcast = self._worker, self._broadcast
+        if worker is not None and worker.is_running:
+            found += worker.monitor.problems()
+        if broadcast is not None:
+            if broadcast.is_running:
+                found += [f"broadcast server: {p}" for p in broadcast.monitor.problems()]
+            else:
+                why = self.supervisor.failure("broadcast") or broadcast.monitor.last_error
+                state = "restarting" if self.supervisor.restarting("broadcast") else "down"
+                found.append(f"broadcast server {state}: {why or 'it stopped'}")
+        return found
+
+    @property
+    def health(self) -> str:
+        if self.supervisor.restarting("provider"):
+            return "restarting"
+        if not self.is_running:
+            failed = self.supervisor.failure("provider") is not None
+            return "failed" if failed else "stopped"
+        return "degraded" if self.problems() else "ok"
+
+    def _status_error(self) -> str | None:
+        """`last_error` as the status shows it: what is wrong now, or why it stopped."""
+        if self.is_running:
+            problems = self.problems()
+            return problems[-1] if problems else None
+        return self.supervisor.failure("provider") or self.last_error
+
     def _launch_spec(self) -> LaunchSpec:
         config = WorkerConfig(
             provider=self.provider.name,
@@ -173,20 +230,59 @@ class WebSocketClient:
         with self._lock:
             if self.is_running:
                 raise StateError(f"Connection {self.name!r} is already running.")
-            self._forget_worker()
-            wait = connect_timeout() if timeout is None else timeout
-            try:
-                worker = ProviderWorker.start(
-                    self.runtime, self._launch_spec(), provider=self.provider.name, timeout=wait
-                )
-            except Exception as exc:
-                self._last_error = str(exc)
-                raise
-            self._worker, self._pending, self._last_error = worker, [], None
+            self._intent["provider"] += 1
+            self.supervisor.reset("provider")
+            self._start_provider(timeout)
+
+    def _start_provider(self, timeout: float | None = None) -> None:
+        self._forget_worker()
+        wait = connect_timeout() if timeout is None else timeout
+        try:
+            worker = ProviderWorker.start(
+                self.runtime,
+                self._launch_spec(),
+                provider=self.provider.name,
+                timeout=wait,
+                describe_failures=self.describe_failures,
+            )
+        except Exception as exc:
+            self._last_error = str(exc)
+            raise
+        self._worker, self._pending, self._last_error = worker, [], None
+        self._watch_provider(worker)
+
+    def _watch_provider(self, worker: ProviderWorker) -> None:
+        intent = self._intent["provider"]
+
+        def exited(state: WorkerState) -> None:
+            monitor = worker.monitor
+            reason = monitor.last_error or state.describe() or "the worker stopped on its own"
+            self.supervisor.exited(
+                "provider",
+                still_current=lambda: self._intent["provider"] == intent,
+                reason=reason,
+                final=monitor.fatal_event is not None,
+                restart=self._start_provider,
+            )
+
+        worker.monitor.add_exit_listener(exited)
+
+    def recover(self, reason: str, *, final: bool) -> None:
+        """Treat a provider worker found dead (at adoption) like one that just died."""
+        intent = self._intent["provider"]
+        self.supervisor.exited(
+            "provider",
+            still_current=lambda: self._intent["provider"] == intent and not self.is_running,
+            reason=reason,
+            final=final,
+            restart=self._start_provider,
+        )
 
     def disconnect(self) -> None:
         """Stop the provider worker after it has written every record it received."""
         with self._lock:
+            self._intent["provider"] += 1
+            self.supervisor.reset("provider")
             worker = self._worker
             if worker is not None:
                 worker.stop()
@@ -274,23 +370,48 @@ class WebSocketClient:
                 uvicorn_kwargs=uvicorn_kwargs or {},
                 exit_on_stdin_eof=not self.runtime.survives_exit,
             )
-            token = self.params.auth_token
-            self._broadcast = BroadcastServer.start(
-                self.runtime,
-                config,
-                connection=self.name,
-                results_dir=self.location.directory,
-                auth_token=token.get_secret_value() if token else None,
-                labels=self.record().labels(),
+            self._intent["broadcast"] += 1
+            self.supervisor.reset("broadcast")
+            self._start_broadcast(config)
+
+    def _start_broadcast(self, config: BroadcastConfig) -> None:
+        token = self.params.auth_token
+        self._broadcast = BroadcastServer.start(
+            self.runtime,
+            config,
+            connection=self.name,
+            results_dir=self.location.directory,
+            auth_token=token.get_secret_value() if token else None,
+            labels=self.record().labels(),
+        )
+        self._watch_broadcast(self._broadcast)
+
+    def _watch_broadcast(self, broadcast: BroadcastServer) -> None:
+        intent = self._intent["broadcast"]
+
+        def exited(state: WorkerState) -> None:
+            config = broadcast.config
+            reason = broadcast.monitor.last_error or state.describe() or "it stopped on its own"
+            self.supervisor.exited(
+                "broadcast",
+                still_current=lambda: self._intent["broadcast"] == intent,
+                reason=reason,
+                final=config is None,  # adopted from an old record: nothing to restart with
+                restart=lambda: self._start_broadcast(config) if config else None,
             )
+
+        broadcast.monitor.add_exit_listener(exited)
 
     def stop_broadcasting(self) -> str | None:
         """Stop the broadcast server (the provider keeps streaming); returns its address."""
         with self._lock:
+            self._intent["broadcast"] += 1
+            self.supervisor.reset("broadcast")
             broadcast, self._broadcast = self._broadcast, None
             if broadcast is None:
                 return None
-            broadcast.stop()
+            if broadcast.is_running:
+                broadcast.stop()
             return broadcast.address
 
     # -- status and teardown --------------------------------------------------------------
@@ -329,6 +450,9 @@ class WebSocketClient:
             results_file=self.results_file,
             table_name=self.table_name,
             save_results=self.save_results,
+            health=self.health,
+            last_error=self._status_error(),
+            restarts=self.supervisor.restarts,
             metrics=self.metrics(),
         )
 
@@ -339,12 +463,14 @@ class WebSocketClient:
 
     def teardown(self) -> None:
         """Stop everything the connection runs and discard its results unless saved."""
+        self.supervisor.close()
         self.stop_broadcasting()
         self.disconnect()
         self.discard_results()
 
     def release(self) -> None:
         """Let go of the workers without stopping them (their runtime outlives this process)."""
+        self.supervisor.close()
         with self._lock:
             for part in (self._worker, self._broadcast):
                 if part is not None:

@@ -17,8 +17,11 @@ T = TypeVar("T")
 
 
 class WebSocketConnectionStatus(BaseModel):
-    """The spec's status fields, then feeddock's. With Docker, the pids are container IDs.
+    """The spec's status fields, then feeddock's own. With Docker, the pids are container IDs.
 
+    `health`: ok | degraded | restarting | stopped | failed (see orchestrator/client.py);
+    `last_error`: what is wrong now while it runs, or why it stopped; `restarts`: automatic
+    restarts of its workers so far.
     `metrics`: the counters the connection's workers last reported (`ConnectionMetrics`);
     the same numbers `GET /metrics` serves.
     """
@@ -36,6 +39,9 @@ class WebSocketConnectionStatus(BaseModel):
     results_file: str | None
     table_name: str | None
     save_results: bool
+    health: Literal["ok", "degraded", "restarting", "stopped", "failed"] = "ok"
+    last_error: str | None = None
+    restarts: int = 0
     metrics: ConnectionMetrics | None = None
 
     def __repr__(self) -> str:

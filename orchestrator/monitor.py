@@ -23,6 +23,23 @@ from .stats import StatsHistory
 FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
 ERROR_EVENTS = frozenset({"provider_error", "write_failed", "bad_command"})
 READY_EVENTS = frozenset({"ready", "resubscribed"})
+# Health: what a status event says is wrong now, and what says it is right again.
+PROBLEM_OF = {
+    "write_failed": "storage",
+    "disconnected": "connection",
+    "reconnecting": "connection",
+    "provider_error": "provider",
+    "read_failed": "storage",
+}
+CLEARS = {
+    "write_recovered": ("storage",),
+    "ready": ("connection", "provider"),
+    "resubscribed": ("connection", "provider"),
+    "listening": ("storage",),
+}
+# A provider's error notice (a refused symbol, a rate limit) keeps the connection degraded
+# this long unless the worker reports recovery first.
+PROVIDER_ERROR_SECONDS = 60.0
 # Periodic counters (stats.py): kept for metrics, not shown to the user every few seconds.
 STATS_EVENT = "stats"
 LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
@@ -40,6 +57,8 @@ class WorkerMonitor:
         self.final_state: WorkerState | None = None
         self.last_error: str | None = None
         self.fatal_event: Status | None = None
+        # kind -> (message, when): what is wrong right now (see PROBLEM_OF and CLEARS).
+        self._problems: dict[str, tuple[str, float]] = {}
         self.stats = StatsHistory()
         self.log = LogTail()
         self._cond = threading.Condition()
@@ -69,6 +88,11 @@ class WorkerMonitor:
                 self.last_error = status.message
             elif status.event in ERROR_EVENTS:
                 self.last_error = status.message
+            for cleared in CLEARS.get(status.event, ()):
+                self._problems.pop(cleared, None)
+            problem = PROBLEM_OF.get(status.event)
+            if problem is not None:
+                self._problems[problem] = (status.message, time.monotonic())
             self._cond.notify_all()
 
     def on_exit(self, state: WorkerState) -> None:
@@ -83,6 +107,24 @@ class WorkerMonitor:
             self._cond.notify_all()
         for listener in listeners:
             listener(state)
+
+    def on_problem(self, message: str | None) -> None:
+        with self._cond:
+            if message is None:
+                self._problems.pop("runtime", None)
+            else:
+                self._problems["runtime"] = (message, time.monotonic())
+
+    def problems(self) -> list[str]:
+        """What the worker (or the runtime) says is wrong right now, oldest first."""
+        now = time.monotonic()
+        with self._cond:
+            current = [
+                (when, message)
+                for kind, (message, when) in self._problems.items()
+                if kind != "provider" or now - when < PROVIDER_ERROR_SECONDS
+            ]
+        return [message for _, message in sorted(current)]
 
     def add_exit_listener(self, listener: ExitListener) -> None:
         self._exit_listeners.append(listener)

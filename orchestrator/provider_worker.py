@@ -14,7 +14,12 @@ from .runtime import LaunchSpec, Runtime, SurvivingWorker, WorkerHandle, WorkerS
 
 ACK_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
+# A worker that never connected gives up after this many failed attempts (a closed port, a
+# host that does not answer) instead of retrying until the connect timeout.
+FAILED_CONNECTS_BEFORE_READY = 2
 _command_ids = itertools.count(1)
+# Status events that carry what a connect attempt met (HTTP status, refusal, ...).
+CONNECT_EVENTS = frozenset({"reconnecting", "fatal"})
 
 
 class ProviderWorker:
@@ -25,29 +30,59 @@ class ProviderWorker:
 
     @classmethod
     def start(
-        cls, runtime: Runtime, spec: LaunchSpec, *, provider: str, timeout: float
+        cls,
+        runtime: Runtime,
+        spec: LaunchSpec,
+        *,
+        provider: str,
+        timeout: float,
+        describe_failures: bool = True,
     ) -> ProviderWorker:
-        """Start the worker; return once it streams, or stop it and raise why it cannot."""
+        """Start the worker; return once it streams, or stop it and raise why it cannot.
+
+        `describe_failures=False` gives one generic reason for a failed connect, without what
+        the target answered (for servers that must not reveal what a caller's `url` hides).
+        """
         monitor = WorkerMonitor()
         handle = runtime.start(spec, monitor)
         worker = cls(handle, monitor, spec.connection)
-        if monitor.wait_ready(timeout) and monitor.ready and monitor.fatal_event is None:
+
+        def failed_connects() -> int:
+            return sum(1 for s in monitor.events if s.event == "reconnecting")
+
+        def settled() -> bool:
+            return (
+                monitor.ready
+                or monitor.exited
+                or monitor.fatal_event is not None
+                or failed_connects() >= FAILED_CONNECTS_BEFORE_READY
+            )
+
+        monitor.wait_for(settled, timeout)
+        if monitor.ready and monitor.fatal_event is None:
             return worker
         reason = monitor.last_error or monitor.last_message(
             "reconnecting", "disconnected", "provider_error"
         )
+        if not describe_failures and monitor.find(lambda s: s.event in CONNECT_EVENTS):
+            reason = "could not open a WebSocket connection to its url"
         state = handle.stop(STOP_TIMEOUT_SECONDS)
         fatal = monitor.fatal_event
         if fatal is not None and fatal.event == "unauthorized":
             raise UnauthorizedError(
                 f"{provider} refused the credentials for {spec.connection!r}: {fatal.message}"
             )
+        if failed_connects() >= FAILED_CONNECTS_BEFORE_READY:
+            raise WorkerError(
+                f"Connection {spec.connection!r} could not connect "
+                f"({FAILED_CONNECTS_BEFORE_READY} attempts): {reason}"
+            )
         if not monitor.exited or state.exit_code in (0, None):
             raise WorkerError(
                 f"Connection {spec.connection!r} was not ready within {timeout:g} s"
                 + (f": {reason}" if reason else ".")
             )
-        reason = monitor.last_error or "the worker stopped before it was ready"
+        reason = reason or "the worker stopped before it was ready"
         raise WorkerError(f"Connection {spec.connection!r} failed: {reason}")
 
     @classmethod

@@ -11,6 +11,7 @@ containers, as labels (the only place label names are spelled):
     feeddock.results_created                      "1" when feeddock created the results file
     feeddock.auth_token_hash                      sha256:<salt>:<hex>; never the token itself
     feeddock.broadcast_address                    ws://host:port (broadcast containers)
+    feeddock.broadcast_config                     its configuration, to restart it (no secret)
     feeddock.schema                               the version of this encoding
 """
 
@@ -32,6 +33,7 @@ TEMP_DIR_LABEL = "feeddock.temp_dir"
 CREATED_LABEL = "feeddock.results_created"
 TOKEN_HASH_LABEL = "feeddock.auth_token_hash"
 ADDRESS_LABEL = "feeddock.broadcast_address"
+CONFIG_LABEL = "feeddock.broadcast_config"
 SCHEMA_LABEL = "feeddock.schema"
 IMAGE_LABEL = "feeddock.image"
 SCHEMA = "1"
@@ -106,6 +108,7 @@ class ConnectionRecord:
 
 __all__ = [
     "ADDRESS_LABEL",
+    "CONFIG_LABEL",
     "CONNECTION_LABEL",
     "CREATED_LABEL",
     "IMAGE_LABEL",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -48,6 +48,11 @@ class WebSocketQueryParams(BaseModel):
     broadcast_host: str = Field(default="127.0.0.1", description="Broadcast server address.")
     broadcast_port: int = Field(default=6666, ge=1, le=65535, description="Broadcast server port.")
     start_broadcast: bool = Field(default=False, description="Start the broadcast server now.")
+    restart_policy: Literal["on-failure", "no"] = Field(
+        default="on-failure",
+        description="Restart the provider worker and broadcast server when they stop "
+        "unexpectedly ('on-failure'), or leave them stopped ('no').",
+    )
     connect_kwargs: dict[str, Any] | None = Field(
         default=None,
         description="Keyword arguments for `websockets.connect()`; a dict or a JSON object string.",

@@ -42,7 +42,7 @@ from .models import (
     render_stored,
 )
 from .operations import operations_router
-from .settings import Settings
+from .settings import Settings, check_uvicorn_kwargs
 
 PREFIX = "/api/v1/websockets"
 
@@ -120,6 +120,7 @@ def websockets_router(websockets: WebSocketsAPI, config: Settings) -> APIRouter:
             str | None, Query(description="JSON object passed to uvicorn.")
         ] = None,
     ) -> Response:
+        check_uvicorn_kwargs(uvicorn_kwargs)
         return render(websockets.start_broadcasting(name, auth_token, host, port, uvicorn_kwargs))
 
     @router.post("/stop_broadcasting", response_model=StatusResponse)
@@ -141,6 +142,7 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     config = settings or Settings.from_env()
     websockets = api or WebSocketsAPI()
     websockets.max_connections = config.max_connections
+    websockets.reveal_url_failures = False
     # FastAPIOffline: /docs and /redoc with assets shipped in a package, not from a CDN.
     app = FastAPIOffline(
         title="feeddock",

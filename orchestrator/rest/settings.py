@@ -26,6 +26,17 @@ SAFE_CONNECT_KWARGS = frozenset(
 )  # fmt: skip
 
 
+# uvicorn options a remote caller may pass to a broadcast server: tuning only. Others could
+# make it import code (`ws`, `http`, `loop`), read files (`env_file`, `ssl_*`) or log tokens.
+SAFE_UVICORN_KWARGS = frozenset(
+    {
+        "ws_max_size", "ws_max_queue", "ws_ping_interval", "ws_ping_timeout",
+        "ws_per_message_deflate", "timeout_keep_alive", "timeout_graceful_shutdown",
+        "limit_concurrency", "backlog",
+    }
+)  # fmt: skip
+
+
 class Settings(BaseModel):
     server_api_key: str | None = None
     results_root: str | None = None
@@ -81,6 +92,18 @@ def check_connect_kwargs(value: Any) -> None:
         )
 
 
+def check_uvicorn_kwargs(value: Any) -> None:
+    parsed = parse_json_object("uvicorn_kwargs", value)
+    unsafe = sorted(set(parsed or {}) - SAFE_UVICORN_KWARGS)
+    if unsafe:
+        raise ParameterError(
+            f"Invalid parameters: 'uvicorn_kwargs' may not set {', '.join(unsafe)} over REST. "
+            f"Allowed keys: {', '.join(sorted(SAFE_UVICORN_KWARGS))}.",
+            field="uvicorn_kwargs",
+            allowed=sorted(SAFE_UVICORN_KWARGS),
+        )
+
+
 def check_under_root(path: str, root: str) -> None:
     resolved, base = Path(path).resolve(), Path(root).resolve()
     if base not in resolved.parents:
@@ -90,4 +113,11 @@ def check_under_root(path: str, root: str) -> None:
         )
 
 
-__all__ = ["SAFE_CONNECT_KWARGS", "Settings", "check_connect_kwargs", "check_under_root"]
+__all__ = [
+    "SAFE_CONNECT_KWARGS",
+    "SAFE_UVICORN_KWARGS",
+    "Settings",
+    "check_connect_kwargs",
+    "check_under_root",
+    "check_uvicorn_kwargs",
+]

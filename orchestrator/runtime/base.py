@@ -15,7 +15,8 @@ worker) and `fake` (in memory, for fast tests of the orchestrator itself).
 
 Output is pushed: the runtime reads each worker's output however suits it (a thread per pipe,
 one multiplexed stream) and calls `sink.on_line` for every line, then `sink.on_exit` exactly
-once, after the last line, when the worker has ended.
+once, after the last line, when the worker has ended. `sink.on_problem` says when the runtime
+loses sight of a worker (an engine that stops answering) and when it sees it again.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class WorkerSink(Protocol):
     def on_line(self, line: str) -> None: ...
 
     def on_exit(self, state: WorkerState) -> None: ...
+
+    def on_problem(self, message: str | None) -> None:
+        """The runtime cannot see the worker right now (e.g. the engine does not answer), or
+        can again (None)."""
 
 
 class WorkerHandle(Protocol):

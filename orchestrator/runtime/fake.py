@@ -36,6 +36,9 @@ class _NullSink:
     def on_exit(self, state: WorkerState) -> None:
         pass
 
+    def on_problem(self, message: str | None) -> None:
+        pass
+
 
 @dataclass(eq=False)
 class FakeWorker:
@@ -90,6 +93,9 @@ class FakeWorker:
             self._boot_broadcast()
 
     def _boot_provider(self) -> None:
+        if self.spec.connection in self.engine.crash_on_start:
+            self.exit(1)
+            return
         config = WorkerConfig.model_validate_json(self.spec.env[WorkerConfig.ENV])
         raw = config.symbols
         if raw is None:
@@ -164,7 +170,9 @@ class FakeEngine:
         self.workers: dict[str, FakeWorker] = {}
         self.refusals: dict[str, str] = {}  # connection -> the provider's refusal
         self.never_ready: set[str] = set()  # connections whose worker never gets ready
+        self.crash_on_start: set[str] = set()  # connections whose worker dies at once
         self.down = False  # an engine that does not answer
+        self.refused_calls = 0  # calls made while it was down
         self._ports: dict[int, FakeWorker] = {}
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
@@ -252,6 +260,7 @@ class FakeRuntime:
 
     def _check_engine(self) -> None:
         if self.engine.down:
+            self.engine.refused_calls += 1
             raise RuntimeUnavailableError("The fake engine is down.")
 
     def start(self, spec: LaunchSpec, sink: WorkerSink) -> FakeHandle:

@@ -35,7 +35,7 @@ from ..protocol import (
     Records,
 )
 from ..symbols import canonical_pair, exchange_pair
-from .models import CHANNELS, DEFAULT_KEEPALIVE_SECONDS, ENDPOINT, OkxData, OkxQueryParams
+from .models import CHANNELS, ENDPOINT, OkxData, OkxQueryParams
 
 EXCHANGE = "OKX"
 PING = "ping"
@@ -47,12 +47,11 @@ SERVICE_UPGRADE = "64008"
 class OkxProtocol(ProviderProtocol[OkxQueryParams]):
     name: ClassVar[str] = "okx"
     ready_on_open: ClassVar[bool] = True
-    keepalive_interval: ClassVar[float | None] = DEFAULT_KEEPALIVE_SECONDS
 
     def __init__(self, params: OkxQueryParams, api_key: str | None) -> None:
         super().__init__(params, api_key)
         # The worker reads the interval from the instance: OKX leaves N < 30 s to the client.
-        self.keepalive_interval = params.keepalive_seconds  # type: ignore[misc]
+        self.keepalive_interval = params.keepalive_seconds
         # instId -> newest ticker `ts` stored: the first push after a (re)subscribe restates it.
         self._newest_ticker: dict[str, int] = {}
 

@@ -31,6 +31,17 @@ def test_symbol_filter_parsing() -> None:
     assert parse_symbols(None) is None
     assert parse_symbols(" * ") is None
     assert parse_symbols("AAPL, msft,,") == frozenset({"aapl", "msft"})
+    assert parse_symbols("BTC/USD,eth-usdt") == frozenset({"btcusd", "ethusdt"})
+
+
+def test_a_pair_filter_matches_every_spelling_of_the_pair() -> None:
+    hub = Hub(100, lambda *_: None)
+    listener = hub.listener("c", parse_symbols("btc-usd"))
+    hub.register(listener)
+    hub.publish(rows("BTC/USD", "ETH/USD", "btcusd", "BTC_USD"))
+    text, count = listener.queue[0]
+    assert count == 3
+    assert [line.split('"')[3] for line in text.split("\n")] == ["BTC/USD", "btcusd", "BTC_USD"]
 
 
 def test_publish_builds_one_frame_per_filter_and_queues_it_for_each_listener() -> None:

@@ -104,7 +104,12 @@ def test_a_replaced_orchestrator_adopts_running_containers(api, market):
 def test_a_provider_that_crashed_while_nobody_watched_is_adopted_as_stopped(docker_runtime, market):
     first = new_orchestrator(docker_runtime)
     status = first.create_connection(
-        provider="demo", name="crashed", symbol="aapl", api_key="good-key", url=market.url
+        provider="demo",
+        name="crashed",
+        symbol="aapl",
+        api_key="good-key",
+        url=market.url,
+        restart_policy="no",
     ).results
     client = first.get_client("crashed").results
     client.release()  # the first orchestrator goes away without stopping anything
@@ -118,6 +123,29 @@ def test_a_provider_that_crashed_while_nobody_watched_is_adopted_as_stopped(dock
     assert second.restart_connection("crashed").results.is_running
     second.kill("crashed")
     assert containers("crashed") == []
+
+
+def test_a_provider_that_crashed_unwatched_is_restarted_by_the_next_orchestrator(
+    docker_runtime, market
+):
+    first = new_orchestrator(docker_runtime)
+    status = first.create_connection(
+        provider="demo", name="revived", symbol="aapl", api_key="good-key", url=market.url
+    ).results
+    first.get_client("revived").results.release()
+    first.registry.remove("revived")
+    docker("kill", str(status.provider_pid))
+
+    second = new_orchestrator(docker_runtime)
+    back = wait_until(
+        lambda: (s := second.get_client_status("revived").results[0]).is_running and s,
+        timeout=15,
+    )
+    assert back.provider_pid != status.provider_pid and back.restarts == 1
+    assert back.results_file == status.results_file and back.subscribed_symbols == "AAPL"
+    market.wait_for(lambda m: m.connections_opened == 2)
+    second.kill("revived")
+    assert containers("revived") == []
 
 
 def test_containers_no_record_explains_are_reported_and_left_alone(

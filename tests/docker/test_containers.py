@@ -155,13 +155,15 @@ def _health(container: str) -> str:
 
 
 def test_a_killed_provider_container_shows_not_running_with_its_last_error(api, market):
-    status = connect(api, market).results
+    status = connect(api, market, restart_policy="no").results
     docker("kill", str(status.provider_pid))
 
     wait_until(lambda: not api.get_client_status("dk").results[0].is_running)
     client = api.get_client("dk").results
     assert client.last_error == "worker exited with code 137"
-    assert api.get_client_status("dk").results[0].provider_pid is None
+    failed = api.get_client_status("dk").results[0]
+    assert (failed.provider_pid, failed.health) == (None, "failed")
+    assert failed.last_error == "worker exited with code 137"
     # restart replaces the dead container (same deterministic name).
     restarted = api.restart_connection("dk").results
     assert restarted.is_running and restarted.provider_pid != status.provider_pid

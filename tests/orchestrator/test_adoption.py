@@ -45,7 +45,7 @@ def test_a_running_connection_is_adopted_with_its_subscriptions(
 def test_a_worker_that_died_unwatched_is_adopted_as_stopped_with_its_reason(
     first: WebSocketsAPI, make_api: Callable[..., WebSocketsAPI], engine: FakeEngine
 ) -> None:
-    create(first, name="crashed")
+    create(first, name="crashed", restart_policy="no")
     leave(first)
     engine.crash("crashed", code=137, oom=True)
 

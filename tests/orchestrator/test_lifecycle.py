@@ -59,15 +59,16 @@ def test_changes_while_stopped_are_handed_to_the_next_start(
 def test_a_worker_that_dies_shows_stopped_with_its_reason(
     api: WebSocketsAPI, engine: FakeEngine
 ) -> None:
-    create(api)
+    create(api, restart_policy="no")
     engine.crash("demo", code=137)
     status = api.get_client_status("demo").results[0]
     assert not status.is_running and status.provider_pid is None
+    assert (status.health, status.last_error) == ("failed", "worker exited with code 137")
     assert api.get_client("demo").results.last_error == "worker exited with code 137"
 
 
 def test_an_oom_kill_is_named_as_such(api: WebSocketsAPI, engine: FakeEngine) -> None:
-    create(api)
+    create(api, restart_policy="no")
     engine.crash("demo", code=137, oom=True)
     error = api.get_client("demo").results.last_error
     assert error is not None and "out of memory" in error

@@ -16,16 +16,20 @@ from typing import Any
 
 import docker
 from docker.errors import DockerException, ImageNotFound
+from requests.exceptions import RequestException
 
 from ...errors import RuntimeUnavailableError
 from ...record import IMAGE_LABEL
 
 BUILD_COMMAND = "feeddock images build"
+# What a call to the engine can raise: docker-py's errors, and the HTTP layer's when the
+# engine's socket is gone (requests is docker-py's own transport).
+ENGINE_ERRORS: tuple[type[Exception], ...] = (DockerException, RequestException)
 POOL_SIZE = 64
 
 
-def unavailable(exc: Exception) -> RuntimeUnavailableError:
-    where = os.environ.get("DOCKER_HOST") or "the local socket"
+def unavailable(exc: Exception, where: str | None = None) -> RuntimeUnavailableError:
+    where = where or os.environ.get("DOCKER_HOST") or "the local socket"
     return RuntimeUnavailableError(
         f"Docker is not available at {where}: {exc}. Start the engine "
         "(scripts/ensure-docker.sh), or choose the process runtime with FEEDDOCK_RUNTIME=process."
@@ -36,11 +40,11 @@ def engine_answers() -> str | None:
     """None when a Docker engine answers, else why not (for FEEDDOCK_RUNTIME=auto)."""
     try:
         client = docker.from_env(timeout=5)
-    except DockerException as exc:
+    except ENGINE_ERRORS as exc:
         return str(exc)
     try:
         client.ping()
-    except DockerException as exc:
+    except ENGINE_ERRORS as exc:
         return str(exc)
     finally:
         client.close()
@@ -57,9 +61,14 @@ class ImageInfo:
 
 
 class Engine:
-    """One docker-py client, connected on first use, shared by a runtime's threads."""
+    """One docker-py client, connected on first use, shared by a runtime's threads.
 
-    def __init__(self) -> None:
+    `base_url` names the engine (`unix:///path/docker.sock`, `tcp://host:2376`); by default
+    the environment's (DOCKER_HOST, else the local socket).
+    """
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
         self._client: Any = None
         self._lock = threading.Lock()
         self._images_seen: set[str] = set()
@@ -70,10 +79,15 @@ class Engine:
         with self._lock:
             if self._client is None:
                 try:
-                    client = docker.from_env(max_pool_size=POOL_SIZE)
+                    if self.base_url is None:
+                        client = docker.from_env(max_pool_size=POOL_SIZE)
+                    else:
+                        client = docker.DockerClient(
+                            base_url=self.base_url, max_pool_size=POOL_SIZE
+                        )
                     client.ping()
-                except DockerException as exc:
-                    raise unavailable(exc) from None
+                except ENGINE_ERRORS as exc:
+                    raise self.unavailable(exc) from None
                 self._client = client
             return self._client
 
@@ -81,11 +95,14 @@ class Engine:
     def api(self) -> Any:
         return self.client.api
 
+    def unavailable(self, exc: Exception) -> RuntimeUnavailableError:
+        return unavailable(exc, self.base_url)
+
     def version(self) -> str:
         try:
             return str(self.api.version().get("Version", "?"))
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.unavailable(exc) from None
 
     def missing_images(self, images: list[str]) -> list[str]:
         """The images this engine does not have."""
@@ -98,8 +115,8 @@ class Engine:
             except ImageNotFound:
                 missing.append(image)
                 continue
-            except DockerException as exc:
-                raise unavailable(exc) from None
+            except ENGINE_ERRORS as exc:
+                raise self.unavailable(exc) from None
             self._images_seen.add(image)
         return missing
 
@@ -132,7 +149,7 @@ class Engine:
                 text = str(chunk.get("stream") or chunk.get("status") or "").rstrip()
                 if text:
                     yield text
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailableError(f"Building {tag} failed: {exc}") from None
         self._images_seen.discard(tag)
 
@@ -140,8 +157,8 @@ class Engine:
         """Every image built by `feeddock images build` (label feeddock.image)."""
         try:
             found = self.api.images(filters={"label": IMAGE_LABEL})
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.unavailable(exc) from None
         return [
             ImageInfo(
                 id=str(image["Id"]),
@@ -160,8 +177,8 @@ class Engine:
             return str(self.api.inspect_image(reference)["Id"])
         except ImageNotFound:
             return None
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.unavailable(exc) from None
 
     def remove_image(self, reference: str, force: bool = False) -> bool:
         """Remove an image; False when it was not there."""
@@ -170,9 +187,9 @@ class Engine:
             self.api.remove_image(reference, force=force)
         except ImageNotFound:
             return False
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailableError(f"Cannot remove image {reference}: {exc}") from None
         return True
 
 
-__all__ = ["BUILD_COMMAND", "Engine", "ImageInfo", "engine_answers", "unavailable"]
+__all__ = ["BUILD_COMMAND", "ENGINE_ERRORS", "Engine", "ImageInfo", "engine_answers", "unavailable"]

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from docker.errors import DockerException, NotFound
+from docker.errors import NotFound
 
 from ..base import WorkerSink, WorkerState
-from .engine import Engine, unavailable
+from .engine import ENGINE_ERRORS, Engine
 
 # How long stop() waits for the follower to read the container's last lines.
 DRAIN_SECONDS = 5.0
@@ -52,6 +52,7 @@ def state_of(details: dict[str, Any]) -> WorkerState:
 
 
 GONE = WorkerState(running=False, error="the container was removed")
+SEND_ERRORS: tuple[type[Exception], ...] = (OSError, *ENGINE_ERRORS)
 
 
 class DockerHandle:
@@ -95,8 +96,8 @@ class DockerHandle:
             return state_of(self._engine.api.inspect_container(self._id)["State"])
         except NotFound:
             return GONE
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self._engine.unavailable(exc) from None
 
     def _exit(self, state: WorkerState) -> None:
         if self._exited.is_set():
@@ -112,6 +113,9 @@ class DockerHandle:
         while not self._released.is_set():
             try:
                 for stamp_ns, text in self._stream(since):
+                    if failures:  # the engine answers again
+                        self._sink.on_problem(None)
+                        failures = 0
                     if resumed and stamp_ns <= last_ns:
                         continue  # already seen before the stream was resumed
                     last_ns = max(last_ns, stamp_ns)
@@ -119,16 +123,20 @@ class DockerHandle:
                 state = self.state()
             except NotFound:
                 state = GONE
-            except Exception:  # the engine went away: wait for it, then look again
+            except Exception as exc:  # the engine went away: wait for it, then look again
                 failures += 1
+                if failures == 1:
+                    self._sink.on_problem(f"the Docker engine does not answer: {exc}")
                 self._released.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
                 since, resumed = (last_ns / 1e9 if last_ns else since), True
                 continue
+            if failures:
+                self._sink.on_problem(None)
+                failures = 0
             if not state.running:
                 self._exit(state)
                 return
             # The stream ended while the container runs (engine hiccup): resume after last_ns.
-            failures = 0
             since, resumed = (last_ns / 1e9 if last_ns else since), True
             self._released.wait(0.2)
 
@@ -180,7 +188,7 @@ class DockerHandle:
                     sock = self._socket or self._open_socket()
                     getattr(sock, "_sock", sock).sendall(data)
                     return
-                except (OSError, DockerException) as exc:
+                except SEND_ERRORS as exc:
                     self._close_socket()
                     if attempt == 2 or not self.state().running:
                         message = f"cannot write to {self.name}'s stdin: {exc}"
@@ -196,8 +204,8 @@ class DockerHandle:
             self._engine.api.stop(self._id, timeout=max(1, math.ceil(timeout)))
         except NotFound:
             pass
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self._engine.unavailable(exc) from None
         # The worker's final counters are its last lines: read them before the container goes.
         following = self._follower.is_alive() and not self._released.is_set()
         if not (following and self._exited.wait(DRAIN_SECONDS)):

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 
 from ...errors import ParameterError, RuntimeUnavailableError, StateError
 from ...record import (
@@ -50,7 +50,7 @@ from ...record import (
     TEMP_DIR_LABEL,
 )
 from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink
-from .engine import BUILD_COMMAND, Engine, unavailable
+from .engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
 from .handle import DockerHandle, state_of
 
 INSTANCE_ENV = "FEEDDOCK_INSTANCE"
@@ -177,13 +177,13 @@ class DockerRuntime:
                     f"A container named {name} already exists; another orchestrator is "
                     f"creating it. Remove it with `docker rm -f {name}` if it is stale."
                 ) from None
-            raise unavailable(exc) from None
-        except DockerException as exc:
-            raise unavailable(exc) from None
+            raise self.engine.unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
         container_id = str(created["Id"])
         try:
             api.start(container_id)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             self.remove(container_id)
             raise RuntimeUnavailableError(f"Docker could not start {name}: {exc}") from None
         return DockerHandle(self.engine, container_id, name, sink, remove=self.remove)
@@ -194,8 +194,8 @@ class DockerRuntime:
             found = self.engine.api.inspect_container(name)
         except NotFound:
             return
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
         if found["State"].get("Running"):
             owner = (found["Config"].get("Labels") or {}).get(INSTANCE_LABEL, "unknown")
             raise StateError(
@@ -212,9 +212,9 @@ class DockerRuntime:
             pass
         except APIError as exc:
             if exc.status_code != 409:
-                raise unavailable(exc) from None
-        except DockerException as exc:
-            raise unavailable(exc) from None
+                raise self.engine.unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
 
     # -- surviving workers ----------------------------------------------------------------
 
@@ -238,8 +238,8 @@ class DockerRuntime:
                         state=state_of(details["State"]),
                     )
                 )
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
         return workers
 
     def list_workers(self) -> Sequence[SurvivingWorker]:
@@ -255,8 +255,8 @@ class DockerRuntime:
             raw: bytes = self.engine.api.logs(worker.id, stream=False, timestamps=False)
         except NotFound:
             return []
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
         return raw.decode("utf-8", errors="replace").splitlines()
 
     def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
@@ -265,8 +265,8 @@ class DockerRuntime:
             entries = self.engine.api.inspect_container(worker.id)["Config"].get("Env") or []
         except NotFound:
             return {}
-        except DockerException as exc:
-            raise unavailable(exc) from None
+        except ENGINE_ERRORS as exc:
+            raise self.engine.unavailable(exc) from None
         return dict(entry.partition("=")[::2] for entry in entries)
 
     def remove_connection(self, connection: str) -> list[str]:
