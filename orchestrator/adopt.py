@@ -220,6 +220,8 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
         broadcast=server,
         last_error=error,
     )
+    if entry.provider is None:
+        client.restore_subscriptions()  # stopped on purpose: its last subscriptions
     if entry.provider is not None and not entry.provider.state.running:
         # feeddock removes the containers it stops, so this one ended on its own, unwatched:
         # supervision treats it as if it had just died.

@@ -293,6 +293,18 @@ class WebSocketClient:
         if worker is not None:
             self._symbols = worker.monitor.latest_symbols() or self._symbols
             self._last_error = worker.last_error
+            self._save_subscriptions()
+
+    def _save_subscriptions(self) -> None:
+        pending = [change.model_dump() for change in self._pending]
+        self.location.save_subscriptions(self._symbols, pending)
+
+    def restore_subscriptions(self) -> None:
+        """Take the subscriptions a stopped connection had (adoption; see results.py)."""
+        saved = self.location.load_subscriptions()
+        if saved is not None:
+            self._symbols = saved[0]
+            self._pending = [SymbolChange.model_validate(change) for change in saved[1]]
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -302,6 +314,7 @@ class WebSocketClient:
             worker = self._worker
             if worker is None or not worker.is_running:
                 self._pending.append(SymbolChange(action=action, symbols=wanted))
+                self._save_subscriptions()
                 return [f"{self.name} is not running: the change applies when it is restarted."]
             ack = worker.change(action, wanted)
             unchanged = [str(s) for s in ack.get("unchanged") or []]

@@ -6,12 +6,16 @@ tree's `ResultsError`s, and temp locations are created and removed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+import orjson
 
 from contract import results as store
 from providers import WebSocketData
@@ -75,6 +79,29 @@ class ResultsLocation:
 
     def clear(self) -> int:
         return self._translated(lambda: store.clear(self.path, self.table))
+
+    # -- the subscriptions of a stopped connection ----------------------------------------
+    # A running worker reports its subscriptions in its output, and a container's labels
+    # hold them as they were at its start. Once the provider worker is stopped (and its
+    # container removed) only this small file, beside the results, still knows them, so
+    # another orchestrator process can restart the connection as it was.
+
+    @property
+    def subscriptions_path(self) -> Path:
+        return Path(self.path + "-subscriptions")
+
+    def save_subscriptions(self, symbols: list[str], pending: list[dict[str, object]]) -> None:
+        temp = self.subscriptions_path.with_name(f"{self.subscriptions_path.name}.{os.getpid()}")
+        with contextlib.suppress(OSError):  # best effort: a full disk must not stop a stop
+            temp.write_bytes(orjson.dumps({"symbols": symbols, "pending": pending}))
+            temp.replace(self.subscriptions_path)
+
+    def load_subscriptions(self) -> tuple[list[str], list[dict[str, object]]] | None:
+        try:
+            saved = orjson.loads(self.subscriptions_path.read_bytes())
+            return list(saved["symbols"]), list(saved["pending"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            return None
 
     def discard(self) -> bool:
         """Remove the file unless the user brought it; True when it was removed."""
