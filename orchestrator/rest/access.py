@@ -12,9 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Header
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import AuthTokenError, WrongAuthTokenError
 from ..tokens import secure_equal
+from .errors import error_response
 from .settings import Settings
 
 BEARER = "bearer "
@@ -43,4 +46,57 @@ def server_key_check(config: Settings) -> Callable[..., Awaitable[None]]:
     return check
 
 
-__all__ = ["server_key_check"]
+# The API's own description: as revealing as the API, so behind the same key. A browser cannot
+# send a header to /docs, so `?api_key=` is accepted there once and kept in a cookie (HttpOnly,
+# SameSite=Strict) for the page's own fetch of /openapi.json.
+DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_COOKIE = "feeddock_api_key"
+
+
+class DocsGate:
+    """ASGI middleware: the documentation routes need the server key when there is one."""
+
+    def __init__(self, app: ASGIApp, config: Settings) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        expected = self.config.server_api_key
+        if scope["type"] != "http" or expected is None or scope["path"] not in DOC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        query_key = request.query_params.get("api_key")
+        bearer = request.headers.get("authorization", "")
+        presented = (
+            request.headers.get("x-api-key")
+            or (bearer[len(BEARER) :].strip() if bearer.lower().startswith(BEARER) else None)
+            or query_key
+            or request.cookies.get(DOCS_COOKIE)
+        )
+        if presented is None or not secure_equal(expected, presented):
+            wrong = presented is not None
+            refusal = error_response(
+                403 if wrong else 401,
+                "WrongAuthTokenError" if wrong else "AuthTokenError",
+                "The API documentation needs this server's API key (X-API-Key header, "
+                "or ?api_key= in a browser)."
+                if not wrong
+                else "The API key does not match this server's key.",
+            )
+            await refusal(scope, receive, send)
+            return
+        if query_key is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def remember(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = f"{DOCS_COOKIE}={query_key}; HttpOnly; SameSite=Strict; Path=/"
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        await self.app(scope, receive, remember)
+
+
+__all__ = ["DOCS_COOKIE", "DOC_PATHS", "DocsGate", "server_key_check"]

@@ -29,6 +29,7 @@ from providers import available_providers
 from ..api import WebSocketsAPI
 from ..errors import AuthTokenError, FeeddockError, WrongAuthTokenError
 from ..tokens import secure_equal
+from .access import DocsGate
 from .dashboard import install_dashboard
 from .errors import ERROR_RESPONSES, feeddock_error, unexpected_error, validation_error
 from .metrics import metrics_router
@@ -173,6 +174,7 @@ def create_app(api: WebSocketsAPI | None = None, settings: Settings | None = Non
     app.add_exception_handler(FeeddockError, feeddock_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)
+    app.add_middleware(DocsGate, config=config)
     return app
 
 
