@@ -26,8 +26,9 @@ import aiosqlite
 WRITER_BUSY_SECONDS = 10.0
 # Readers and `clear` give up sooner: a caller gets a clear "locked" error, not a long hang.
 READER_BUSY_SECONDS = 2.0
-# The database, its WAL companions, and the broadcast server's read position (cursor.py).
-COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-cursor")
+# The database, its WAL companions, the broadcast server's read position (cursor.py) and
+# the writer's lock (lock.py).
+COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-cursor", "-lock")
 
 
 class Problem(StrEnum):
