@@ -18,7 +18,7 @@ from . import console
 from .runtime import WorkerState
 
 # Events after which a worker will not become ready on its own.
-FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
+FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error", "results_in_use"})
 ERROR_EVENTS = frozenset({"provider_error", "write_failed", "bad_command"})
 READY_EVENTS = frozenset({"ready", "resubscribed"})
 LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
