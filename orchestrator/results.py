@@ -4,9 +4,8 @@ The SQL is the contract's (contract/results.py); here SQLite problems become the
 tree's `ResultsError`s, and temp locations are created and removed.
 
 Results roots. A tenant may have a results root (`WebSocketsAPI(results_root=...)`, a tenants
-file's `results_root`, or FEEDDOCK_RESULTS_ROOT): its temp results are made inside it, a
-relative `results_file` is taken inside it, and a `results_file` that resolves outside it
-(symbolic links followed) is refused.
+file's `results_root`, or FEEDDOCK_RESULTS_ROOT): its temp results are made inside it, and a
+`results_file` that resolves outside it (symbolic links followed) is refused.
 
 Held files. A results file belongs to one connection at a time, whatever its tenant: `HOLDS`
 knows the files this process's connections hold (every tenant's `WebSocketsAPI`), and the
@@ -36,10 +35,9 @@ RESULTS_ROOT_ENV = "FEEDDOCK_RESULTS_ROOT"
 
 
 def inside_root(results_file: str, root: str) -> Path:
-    """`results_file` (relative: inside `root`) resolved, or a ParameterError if outside."""
+    """`results_file` resolved (symbolic links followed), or a ParameterError if outside."""
     base = Path(root).resolve()
-    candidate = Path(results_file)
-    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    resolved = Path(results_file).resolve()
     if base not in resolved.parents:
         raise ParameterError(
             f"Invalid parameters: 'results_file' must be inside {base} on this server.",

@@ -140,25 +140,6 @@ class TenantConfig(_Strict):
             raise ValueError("must be an absolute path")
         return value
 
-    @field_validator("credentials")
-    @classmethod
-    def _credentials(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_providers(list(value))
-        for provider, source in value.items():
-            if isinstance(source, str) and source:
-                continue
-            if isinstance(source, dict) and len(source) == 1:
-                ((kind, where),) = source.items()
-                if kind == "env" and isinstance(where, str) and ENV_NAME.match(where):
-                    continue
-                if kind == "file" and isinstance(where, str) and Path(where).is_absolute():
-                    continue
-            raise ValueError(
-                f'{provider}: must be the credential, {{ env = "NAME" }} or '
-                '{ file = "/absolute/path" }'
-            )
-        return value
-
 
 class TenantsFile(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -207,8 +188,36 @@ class Tenants:
 # -- reading --------------------------------------------------------------------------------
 
 
+def credential_problem(source: Any) -> str | None:
+    """What is wrong with one `credentials` entry, or None."""
+    if isinstance(source, str) and source:
+        return None
+    if isinstance(source, dict) and len(source) == 1:
+        ((kind, where),) = source.items()
+        if kind == "env" and isinstance(where, str) and ENV_NAME.match(where):
+            return None
+        if kind == "file" and isinstance(where, str) and Path(where).is_absolute():
+            return None
+    return 'must be the credential, { env = "NAME" } or { file = "/absolute/path" }'
+
+
 def _key_path(raw: str) -> list[str]:
-    return [part.strip().strip("\"'") for part in raw.split(".")]
+    """A TOML dotted key or table name as its parts (quoted parts may hold dots)."""
+    parts, current, quote = [], "", ""
+    for char in raw.strip():
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*parts, current.strip()]
 
 
 def line_of(text: str, loc: tuple[str, ...]) -> int | None:
@@ -275,6 +284,13 @@ def load_tenants(path: str | Path) -> Tenants:
         here = ("tenants", tenant_id)
         if not TENANT_PATTERN.match(tenant_id):
             raise _fail(path, text, here, "a tenant id is 1 to 40 letters, digits, '-' or '_'")
+        for provider, source in config.credentials.items():
+            where = (*here, "credentials", provider)
+            if provider not in available_providers():
+                raise _fail(path, text, where, "not an installed provider")
+            problem = credential_problem(source)
+            if problem is not None:
+                raise _fail(path, text, where, problem)
         for digest in config.api_key_sha256:
             if digest in owners:
                 other = ".".join(owners[digest][:-1])

@@ -47,7 +47,7 @@ def ensure_network(api: Any, name: str, tenant: str) -> None:
         raise unavailable(exc) from None
 
 
-def published_broadcast(spec: LaunchSpec) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+def published_broadcast(spec: LaunchSpec) -> tuple[dict[str, str], dict[int, tuple[str, int]]]:
     """A broadcast worker's environment and port bindings for a container on its own network.
 
     It listens on every address of its container; the host publishes the address listeners
@@ -55,7 +55,7 @@ def published_broadcast(spec: LaunchSpec) -> tuple[dict[str, str], dict[str, tup
     """
     config = BroadcastConfig.model_validate_json(spec.env[BroadcastConfig.ENV])
     inside = config.model_copy(update={"bind_host": ANY_ADDRESS})
-    return {**spec.env, **inside.environment()}, {f"{config.port}/tcp": (config.host, config.port)}
+    return {**spec.env, **inside.environment()}, {config.port: (config.host, config.port)}
 
 
 __all__ = ["ensure_network", "published_broadcast"]

@@ -186,7 +186,7 @@ class DockerRuntime:
             TENANT_LABEL: self.tenant,
         }
         environment = dict(spec.env)
-        ports: dict[str, tuple[str, int]] = {}
+        ports: dict[int, tuple[str, int]] = {}  # container port -> (host address, host port)
         network = self.network
         if network is not None:
             ensure_network(self.engine.api, network, self.tenant)
