@@ -182,12 +182,12 @@ class Directory:
         loaded = load_tenants(self.path)
         with self._lock:
             current = dict(self._tenants)
+        # New tenants first: if one cannot start (no engine), nothing has changed yet.
         for spec in loaded.tenants.values():
-            existing = current.get(spec.id)
-            if existing is None:
+            if spec.id not in current:
                 current[spec.id] = Tenant.start(spec)
-            else:
-                existing.apply(spec)
+        for spec in loaded.tenants.values():
+            current[spec.id].apply(spec)
         owners = {digest: ADMIN for digest in loaded.admin}
         for spec in loaded.tenants.values():
             owners.update(dict.fromkeys(spec.digests, spec.id))
@@ -200,15 +200,18 @@ class Directory:
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):
-            if not self._reload.is_set() and self._stat() == self._signature:
+            seen = self._stat()
+            if not self._reload.is_set() and seen == self._signature:
                 continue
             self._reload.clear()
             try:
                 self.reload()
             except FeeddockError as exc:
                 console.show(f"feeddock ERROR: tenants file not reloaded: {exc}", logging.ERROR)
+                # Reported once; a later change (e.g. the end of a write read halfway) is
+                # read again.
                 with self._lock:
-                    self._signature = self._stat()  # report a broken file once, not every second
+                    self._signature = seen
                 continue
             console.show(f"feeddock: tenants file {self.path} reloaded")
 

@@ -37,7 +37,10 @@ class Server:
         self.http = httpx.Client(base_url=self.live.url, timeout=60)
 
     def write(self, text: str) -> None:
-        self.path.write_text(text)
+        """Replace the file at once, as an editor saving it does."""
+        temporary = self.path.with_suffix(".new")
+        temporary.write_text(text)
+        temporary.replace(self.path)
 
     def close(self) -> None:
         self.http.close()
@@ -221,6 +224,7 @@ def test_the_file_reloads_without_dropping_connections(server, market, monkeypat
     kept = call(srv.http, "GET", "get_client_status", key(ALPHA_2), name="keeps_running")
     assert kept.json()["results"][0]["is_running"] is True
 
+    shown.clear()
     srv.write("[tenants.alpha]\napi_key_sha256 = 'not hex'\n")
     wait_until(lambda: any("not reloaded" in line for line in shown))
     assert any("line 2: tenants.alpha.api_key_sha256" in line for line in shown)

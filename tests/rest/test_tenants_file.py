@@ -127,3 +127,11 @@ def test_the_file_holds_no_key(tmp_path) -> None:
     path = write(tmp_path, f'[tenants.a]\napi_key_sha256 = "{ALPHA}"\n')
     load_tenants(path)
     assert "alpha-key" not in path.read_text()
+
+
+def test_the_compose_example_loads_and_its_digests_are_the_documented_keys() -> None:
+    example = Path(__file__).parents[2] / "compose" / "tenants.example.toml"
+    tenants = load_tenants(example)
+    assert tenants.tenants["alpha"].digests == {key_digest("alpha-example-key")}
+    assert tenants.tenants["beta"].digests == {key_digest("beta-example-key")}
+    assert tenants.admin == {key_digest("admin-example-key")}
