@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator import WebSocketsAPI
+from orchestrator import StateError, WebSocketsAPI
 from orchestrator.registry import Registry
 from orchestrator.runtime.docker import DockerRuntime
 
@@ -179,7 +179,8 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     def start(text: str, **env: str) -> Serve:
         path = tmp_path / "tenants.toml"
         path.write_text(text)
-        started.append(Serve(path, {"PORT": str(free_port()), **env}, tmp_path / "serve.log"))
+        log = tmp_path / f"serve-{len(started)}.log"
+        started.append(Serve(path, {"PORT": str(free_port()), **env}, log))
         return started[-1]
 
     yield start
@@ -293,11 +294,86 @@ def test_two_keys_on_one_feeddock_serve_with_docker(serve, demo_market, tmp_path
     rows = call(http, "GET", "get_client_status", key(admin_key)).json()["results"]
     assert len(rows) == 4 and all(r["is_running"] for r in rows)
 
+    # The service is replaced; its successor re-adopts every tenant's containers. Restarts
+    # take alpha's credential from the tenants file; beta's was kept nowhere: it is asked for.
+    service.stop()
+    service = serve(
+        path.read_text(),
+        FEEDDOCK_RUNTIME="docker",
+        FEEDDOCK_INSTANCE=SESSION_INSTANCE,
+        TENANTS_ALPHA_CREDENTIAL=alpha_credential,
+    )
+    http = service.http
+    restarted = call(http, "POST", "restart_connection", key(alpha_key), name="shared")
+    assert restarted.status_code == 200 and restarted.json()["results"]["is_running"]
+    asked = call(http, "POST", "restart_connection", key(beta_key), name="shared", **beta_token)
+    assert asked.status_code == 422 and asked.json()["field"] == "api_key"
+    assert call(http, "GET", "get_client_status", key(beta_key), **beta_token).json()["results"][0][
+        "is_running"
+    ]
+    given = http.post(
+        f"{API}/restart_connection",
+        params={"name": "shared", **beta_token},
+        json={"api_key": beta_credential},
+        headers=key(beta_key),
+    )
+    assert given.status_code == 200, given.text
+    rows = call(http, "GET", "get_client_status", key(admin_key)).json()["results"]
+    assert len(rows) == 4 and all(r["is_running"] for r in rows)
+    assert assert_nowhere(secrets, tenant_containers(alpha) + tenant_containers(beta)) == 5
+
     for row in rows:
         killed = call(http, "POST", "kill", key(admin_key), name=row["name"], tenant=row["tenant"])
         assert killed.status_code == 200
     assert tenant_containers(alpha) == tenant_containers(beta) == []
     service.stop()
-    log = (tmp_path / "serve.log").read_text()
-    assert "reloaded" in log
-    assert not any(secret in log for secret in secrets)
+    logs = [log.read_text() for log in sorted(tmp_path.glob("serve-*.log"))]
+    assert len(logs) == 2 and "reloaded" in logs[0]
+    assert not any(secret in log for secret in secrets for log in logs)
+
+
+def test_a_name_held_by_another_instance_or_tenant_is_refused_never_taken(
+    demo_market, tmp_path
+) -> None:
+    need_docker()
+    market = demo_market(rate=50)
+    tenant, other = f"tni{suffix()}", f"tno{suffix()}"
+    owner = tenant_api(tenant)
+    status = owner.create_connection(
+        provider="demo", name="tenants_held", symbol="aapl", url=market.url
+    ).results
+    owner.get_client("tenants_held").results.release()
+    owner.registry.remove("tenants_held")
+    docker("kill", str(status.provider_pid))  # stopped, not removed: its instance adopts it
+
+    stranger = WebSocketsAPI(
+        Registry(),
+        runtime=DockerRuntime(instance=f"{SESSION_INSTANCE}-other", tenant=tenant),
+    )
+    forged = f"feeddock.{tenant}.tenants_forged-provider"
+    docker(
+        "create", "--name", forged, "--label", f"feeddock.tenant={other}",
+        "--label", "feeddock.connection=tenants_forged",
+        "--label", f"feeddock.orchestrator={SESSION_INSTANCE}", "feeddock-provider:latest",
+    )  # fmt: skip
+    try:
+        with pytest.raises(StateError, match="belongs to orchestrator instance") as refused:
+            stranger.create_connection(
+                provider="demo", name="tenants_held", symbol="aapl", url=market.url
+            )
+        assert SESSION_INSTANCE in str(refused.value)  # the same tenant's instance: named
+        with pytest.raises(StateError) as forged_refusal:
+            owner.create_connection(
+                provider="demo", name="tenants_forged", symbol="aapl", url=market.url
+            )
+        assert other not in str(forged_refusal.value)  # never whose it is
+        assert docker("inspect", "-f", "{{.State.Status}}", forged).strip() == "created"
+        # The owner's successor adopts the stopped container and restarts it.
+        successor = tenant_api(tenant)
+        assert successor.get_client_status("tenants_held").results[0].is_running is False
+        assert successor.restart_connection("tenants_held").results.is_running
+        successor.kill("tenants_held")
+    finally:
+        stranger.shutdown()
+        owner.shutdown()
+        subprocess.run(["docker", "rm", "-f", forged], capture_output=True, check=False)
