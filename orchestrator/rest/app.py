@@ -20,6 +20,7 @@ and on Docker) except `get_results`, which reads SQLite on the event loop throug
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from fastapi.responses import Response
 
 from providers import available_providers
 
+from .. import console
 from ..api import WebSocketsAPI
 from ..errors import ConnectionNotFoundError, FeeddockError, ParameterError
 from ..models import OBBject
@@ -46,7 +48,7 @@ from .models import (
     render,
     render_stored,
 )
-from .settings import Settings
+from .settings import SERVER_KEY_ENV, Settings
 
 PREFIX = "/api/v1/websockets"
 
@@ -223,6 +225,10 @@ def create_app(
         path = tenants_file() if api is None and settings is None else None
         if path is not None:
             directory = Directory.from_file(path)
+            if os.environ.get(SERVER_KEY_ENV):
+                console.show(
+                    f"feeddock WARNING: {SERVER_KEY_ENV} is ignored: keys come from {path}"
+                )
         else:
             config = settings or Settings.from_env()
             websockets = api or WebSocketsAPI()
