@@ -131,7 +131,7 @@ async def _watch_stdin(server: Server, reporter: Reporter) -> None:
 
 async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) -> int:
     try:
-        sock = bind(config.host, config.port)
+        sock = bind(config.listen_host, config.port)
     except PortInUse as exc:
         reporter.error("port_in_use", exc.strerror or str(exc), host=config.host, port=config.port)
         return EXIT_PORT_IN_USE
@@ -161,7 +161,7 @@ async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) ->
     silence_uvicorn(reporter)
     uv_config = uvicorn.Config(
         app.asgi(),
-        host=config.host,
+        host=config.listen_host,
         port=config.port,
         log_config=None,
         lifespan="off",

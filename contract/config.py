@@ -2,7 +2,7 @@
 
 The orchestrator builds these models and puts `model_dump_json()` in the worker's environment;
 the worker reads them back with `from_env()`. No secret ever goes in argv, labels or the JSON:
-the provider credential and the listeners' token travel in variables of their own.
+the provider credential and the listeners' token travel apart, as contract/secrets.py says.
 """
 
 from __future__ import annotations
@@ -91,6 +91,11 @@ class BroadcastConfig(_FromEnv):
     table_name: str = "records"
     host: str = "127.0.0.1"
     port: int = Field(default=6666, ge=1, le=65535)
+    bind_host: str | None = Field(
+        default=None,
+        description="Where to listen when it differs from `host`, the address listeners use "
+        "(a container on its own network listens on 0.0.0.0; the runtime publishes host:port).",
+    )
     sleep_time: float = Field(default=0.25, gt=0, le=60, description="seconds between polls")
     uvicorn_kwargs: dict[str, Any] = Field(default_factory=dict)
     max_pending_records: int = Field(
@@ -115,14 +120,13 @@ class BroadcastConfig(_FromEnv):
         return value
 
     @property
+    def listen_host(self) -> str:
+        return self.bind_host or self.host
+
+    @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
-
-
-def worker_secret(environ: dict[str, str] | None, name: str) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get(name) or None
 
 
 __all__ = [
@@ -135,5 +139,4 @@ __all__ = [
     "BroadcastConfig",
     "SymbolChange",
     "WorkerConfig",
-    "worker_secret",
 ]

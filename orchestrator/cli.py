@@ -211,17 +211,28 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve the REST API (/api/v1/websockets/...), the dashboard (/), /docs and /metrics."""
+    """Serve the REST API (/api/v1/websockets/...), the dashboard (/), /docs and /metrics.
+
+    With FEEDDOCK_TENANTS_FILE: one namespace per tenant, keys from that file, which is
+    re-read when it changes or on SIGHUP.
+    """
+    import signal
+
     import uvicorn
 
     from .rest import create_app
 
+    try:
+        app = create_app()
+    except FeeddockError as exc:  # e.g. a malformed tenants file: its line and field
+        raise fail(exc) from None
+    signal.signal(signal.SIGHUP, lambda signum, frame: app.state.directory.request_reload())
     console.print(
         f"feeddock REST API on http://{host}:{port} (dashboard at /, docs at /docs, "
         "Prometheus metrics at /metrics)"
     )
     # No access log: query strings may carry auth tokens, which are never logged.
-    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="warning")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from .runtime import WorkerState
 from .stats import StatsHistory
 
 # Events after which a worker will not become ready on its own.
-FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
+FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error", "results_in_use"})
 ERROR_EVENTS = frozenset({"provider_error", "write_failed", "bad_command"})
 READY_EVENTS = frozenset({"ready", "resubscribed"})
 # Health: what a status event says is wrong now, and what says it is right again.

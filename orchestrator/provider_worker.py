@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from contract.commands import Action, encode_command
 from contract.status import Status
 
-from .errors import UnauthorizedError, WorkerError
+from .errors import ResultsInUseError, UnauthorizedError, WorkerError
 from .monitor import WorkerMonitor
 from .runtime import LaunchSpec, Runtime, SurvivingWorker, WorkerHandle, WorkerState
 
@@ -72,6 +72,8 @@ class ProviderWorker:
             raise UnauthorizedError(
                 f"{provider} refused the credentials for {spec.connection!r}: {fatal.message}"
             )
+        if fatal is not None and fatal.event == "results_in_use":  # the worker's own lock
+            raise ResultsInUseError(fatal.message)
         if failed_connects() >= FAILED_CONNECTS_BEFORE_READY:
             raise WorkerError(
                 f"Connection {spec.connection!r} could not connect "

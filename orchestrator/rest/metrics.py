@@ -1,8 +1,8 @@
 """`GET /metrics`: every connection's counters in the Prometheus text format.
 
-Series, one per connection, labelled `connection` and `provider` (the labels come from the
-connection itself, `WebSocketClient.metrics().labels`, so a tenant label added there reaches
-every series without a change here):
+Series, one per connection, labelled `tenant`, `connection` and `provider` (the labels come
+from the connection itself, `WebSocketClient.metrics().labels`). A tenant's key scrapes its
+own connections, the admin key (or the single server's key) every connection:
 
     feeddock_connections                          connections this server holds
     feeddock_connection_running                   1 while the provider worker runs
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,8 +32,8 @@ from prometheus_client.registry import Collector
 from ..api import WebSocketsAPI
 from ..client import WebSocketClient
 from ..stats import ConnectionMetrics
-from .access import server_key_check
-from .settings import Settings
+from .access import Who
+from .directory import Directory
 
 COUNTERS: dict[str, frozenset[str]] = {
     "provider": frozenset(
@@ -78,12 +78,15 @@ def metric_name(role: str, field: str) -> str:
 class ConnectionsCollector(Collector):
     """Reads the connections at each scrape (nothing is kept between scrapes)."""
 
-    def __init__(self, websockets: WebSocketsAPI) -> None:
-        self.websockets = websockets
+    def __init__(self, apis: list[WebSocketsAPI]) -> None:
+        self.apis = apis
 
     def _clients(self) -> list[WebSocketClient]:
-        self.websockets.runtime  # noqa: B018 -- adopts surviving workers first
-        return self.websockets.registry.all()
+        clients: list[WebSocketClient] = []
+        for api in self.apis:
+            api.runtime  # noqa: B018 -- adopts surviving workers first
+            clients += api.registry.all()
+        return clients
 
     def collect(self) -> Iterator[Metric]:
         clients = self._clients()
@@ -148,14 +151,15 @@ class ConnectionsCollector(Collector):
         yield from families.values()
 
 
-def metrics_router(websockets: WebSocketsAPI, config: Settings) -> APIRouter:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ConnectionsCollector(websockets))
-    router = APIRouter(dependencies=[Depends(server_key_check(config))], tags=["metrics"])
+def metrics_router(directory: Directory) -> APIRouter:
+    router = APIRouter(tags=["metrics"])
 
     @router.get("/metrics", response_class=Response)
-    def metrics() -> Response:
-        """Every connection's counters in the Prometheus text format."""
+    def metrics(who: Who) -> Response:
+        """The caller's connections' counters in the Prometheus text format."""
+        apis = list(directory.apis().values()) if who.admin else [who.tenant_api()]
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ConnectionsCollector(apis))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

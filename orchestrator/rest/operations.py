@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
-from ..api import WebSocketsAPI
-from .access import server_key_check
-from .settings import Settings
+from .access import Who
 
 PREFIX = "/api/v1/websockets"
 
@@ -30,13 +28,12 @@ class LogLines(BaseModel):
     next: int
 
 
-def operations_router(websockets: WebSocketsAPI, config: Settings) -> APIRouter:
-    router = APIRouter(
-        prefix=PREFIX, dependencies=[Depends(server_key_check(config))], tags=["operations"]
-    )
+def operations_router() -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["operations"])
 
     @router.get("/logs", response_model=LogLines)
     async def logs(
+        who: Who,
         name: Annotated[str, Query(min_length=1, description="The connection's name.")],
         role: Literal["provider", "broadcast"] = "provider",
         tail: Annotated[int | None, Query(ge=0, description="At most this many lines.")] = None,
@@ -46,6 +43,7 @@ def operations_router(websockets: WebSocketsAPI, config: Settings) -> APIRouter:
     ) -> LogLines:
         """A worker's newest output lines, as `feeddock logs NAME [-f]` shows them."""
         token = auth_token if auth_token is not None else x_auth_token
+        websockets = who.tenant_api()
         client = (await asyncio.to_thread(websockets.get_client, name, token)).results
         monitor = client.monitors().get(role)
         if monitor is None:

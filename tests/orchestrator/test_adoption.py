@@ -69,7 +69,7 @@ def test_workers_no_record_explains_are_reported_not_adopted(
 
     second = make_api(survives_exit=True)
     assert second.get_client_status("all").results == []
-    assert "feeddock-broken-provider" in caplog.text
+    assert "feeddock.default.broken-provider" in caplog.text
     assert "is not adopted: unreadable connection record" in caplog.text
 
 

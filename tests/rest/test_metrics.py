@@ -108,7 +108,7 @@ def test_metrics_carry_every_counter_of_the_latest_stats_lines(api, engine):
     assert not any("write_problem" in name for name, _ in found)
 
 
-def test_labels_name_the_connection_and_its_provider(api, engine):
+def test_labels_name_the_tenant_the_connection_and_its_provider(api, engine):
     api.create_connection(provider="demo", name="ops_m3", symbol="aapl", url="ws://127.0.0.1:9")
     engine.find("ops_m3").report_stats(received=1, written=1)
     server, http = serve(api)
@@ -123,7 +123,7 @@ def test_labels_name_the_connection_and_its_provider(api, engine):
         for sample in family.samples
         if sample.name == "feeddock_provider_received_total"
     ]
-    assert labels == [{"connection": "ops_m3", "provider": "demo"}]
+    assert labels == [{"tenant": "default", "connection": "ops_m3", "provider": "demo"}]
 
 
 def test_the_status_carries_the_same_numbers_under_metrics(api, engine):
@@ -135,7 +135,7 @@ def test_the_status_carries_the_same_numbers_under_metrics(api, engine):
     assert status.metrics.provider["commit_lag"] == pytest.approx(0.012)
     assert "write_problem" not in status.metrics.provider
     assert status.metrics.broadcast == {}
-    assert status.metrics.labels == {"connection": "ops_m4", "provider": "demo"}
+    assert status.metrics.labels == {"tenant": "default", "connection": "ops_m4", "provider": "demo"}
     assert status.metrics.provider_reported_at is not None
 
 

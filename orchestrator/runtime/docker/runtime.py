@@ -1,7 +1,15 @@
 """Docker runtime: each worker runs in its own container.
 
-    start(spec) ──> create feeddock-<connection>-<role>  (labels, env, bind mount, limits)
+    start(spec) ──> create feeddock.<tenant>.<connection>-<role>  (labels, env, mount, limits)
                 └─> start ──> DockerHandle (handle.py) following its logs
+                └─> the secrets line on its stdin, when it has secrets
+
+Tenants. Each runtime serves one tenant (`tenant`, FEEDDOCK_TENANT): the tenant is in every
+container's name (runtime/base.py `worker_name`) and label (`feeddock.tenant`), and
+`list_workers` / `remove_connection` see only the tenant's containers of this orchestrator
+instance (FEEDDOCK_INSTANCE). Containers made before tenants existed have no tenant label and
+belong to `default`. A name held by a container of another tenant, or by a stopped container
+of another instance, is never taken: the create is refused.
 
 Stdin. Containers are created detached with `stdin_open=True` and no tty, so the engine keeps
 stdin open (`OpenStdin: true`) and never closes it after an attach ends (`StdinOnce: false`).
@@ -20,8 +28,14 @@ file):
     write what root owns in the mounted directory (a non-root uid could not write it at all).
 Every container also runs with `cap_drop=ALL` and `no-new-privileges`.
 
-Secrets (`spec.secrets`) reach the container as environment variables: never labels, names or
-arguments.
+Secrets (`spec.secrets`) never reach the container's configuration: its environment only says
+FEEDDOCK_SECRETS=stdin, and the runtime writes the secrets line (contract/commands.py) to its
+stdin right after the start, through the attach socket. Nothing in `docker inspect`, the
+labels, the arguments or the logs holds them, and no copy is kept: `secrets()` recovers only
+those of containers made before this (which held them in their environment).
+
+Network. Host networking unless the tenant names a network (network.py: created when
+missing, never removed; a broadcast server there publishes `broadcast_host:broadcast_port`).
 
 Threads. docker-py is synchronous. The orchestrator API is synchronous too and each handle
 follows its container's logs in its own thread, so plain calls are right here; code on an
@@ -41,6 +55,11 @@ from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
+from contract.commands import encode_secrets
+from contract.config import API_KEY_ENV, AUTH_TOKEN_ENV
+from contract.results import COMPANION_SUFFIXES
+from contract.secrets import SECRETS_SOURCE_ENV, STDIN
+
 from ...errors import ParameterError, RuntimeUnavailableError, StateError
 from ...record import (
     CONNECTION_LABEL,
@@ -48,10 +67,14 @@ from ...record import (
     RESULTS_LABEL,
     ROLE_LABEL,
     TEMP_DIR_LABEL,
+    TENANT_LABEL,
+    tenant_of,
 )
-from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink
+from ...tenant import DEFAULT_TENANT, tenant_from_env
+from ..base import LaunchSpec, Role, RuntimeOptions, SurvivingWorker, WorkerSink, worker_name
 from .engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
 from .handle import DockerHandle, state_of
+from .network import ensure_network, published_broadcast
 
 INSTANCE_ENV = "FEEDDOCK_INSTANCE"
 NETWORK_ENV = "FEEDDOCK_DOCKER_NETWORK"
@@ -70,9 +93,9 @@ IMAGE_USER = (10001, 10001)  # the `feeddock` user the Dockerfiles create
 LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
 
 
-def container_name(connection: str, role: Role) -> str:
-    """Deterministic: `feeddock-<connection>-<role>` (connection names are valid Docker names)."""
-    return f"feeddock-{connection}-{role}"
+def container_name(tenant: str, connection: str, role: Role) -> str:
+    """`feeddock.<tenant>.<connection>-<role>`; no two tenants' names meet (base.worker_name)."""
+    return worker_name(tenant, connection, role)
 
 
 @dataclass(frozen=True)
@@ -102,6 +125,7 @@ class DockerRuntime:
     """Starts workers as containers. See the module docstring for users, stdin and threads."""
 
     instance: str = field(default_factory=lambda: os.environ.get(INSTANCE_ENV) or "default")
+    tenant: str = field(default_factory=tenant_from_env)
     network: str | None = field(default_factory=lambda: os.environ.get(NETWORK_ENV) or None)
     limits: Limits = field(default_factory=Limits.from_env)
     images: dict[Role, str] = field(
@@ -114,6 +138,20 @@ class DockerRuntime:
     # Docker connections outlive the orchestrator process: at exit it only releases them.
     survives_exit: bool = field(default=True, init=False)
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
+    # What `reconfigure` falls back to for options left unset: the construction's values.
+    _defaults: tuple[str | None, Limits] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._defaults = (self.network, self.limits)
+
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        network, limits = self._defaults
+        self.network = options.network or network
+        self.limits = Limits(
+            memory=options.memory or limits.memory,
+            cpus=options.cpus or limits.cpus,
+            pids=options.pids or limits.pids,
+        )
 
     @property
     def api(self) -> object:
@@ -138,20 +176,31 @@ class DockerRuntime:
                 f"The Docker image {image} is missing. Build it with `{BUILD_COMMAND}` "
                 f"(or set {IMAGE_ENV[spec.role]} to an image that exists)."
             )
-        name = container_name(spec.connection, spec.role)
+        name = container_name(self.tenant, spec.connection, spec.role)
         self._clear_name(name)
         labels = {
             **spec.labels,
             CONNECTION_LABEL: spec.connection,
             ROLE_LABEL: spec.role,
             INSTANCE_LABEL: self.instance,
+            TENANT_LABEL: self.tenant,
         }
+        environment = dict(spec.env)
+        ports: dict[int, tuple[str, int]] = {}  # container port -> (host address, host port)
+        network = self.network
+        if network is not None:
+            ensure_network(self.engine.api, network, self.tenant)
+            if spec.role == "broadcast":
+                environment, ports = published_broadcast(spec)
+        if spec.secrets:
+            environment[SECRETS_SOURCE_ENV] = STDIN  # the values follow on stdin
         user = run_as(spec.results_dir, spec.labels.get(TEMP_DIR_LABEL), spec.labels)
         api = self.engine.api
         try:
             host_config = api.create_host_config(
-                network_mode=self.network or "host",
+                network_mode=network or "host",
                 binds={spec.results_dir: {"bind": spec.results_dir, "mode": "rw"}},
+                port_bindings=ports or None,
                 mem_limit=self.limits.memory,
                 memswap_limit=self.limits.memory,
                 nano_cpus=int(self.limits.cpus * 1e9),
@@ -163,9 +212,10 @@ class DockerRuntime:
             created = api.create_container(
                 image,
                 name=name,
-                environment={**spec.env, **spec.secrets},
+                environment=environment,
                 labels=labels,
                 user=user,
+                ports=list(ports) or None,
                 stdin_open=True,
                 tty=False,
                 detach=True,  # without it docker-py sets StdinOnce: EOF after one attach
@@ -186,21 +236,44 @@ class DockerRuntime:
         except ENGINE_ERRORS as exc:
             self.remove(container_id)
             raise RuntimeUnavailableError(f"Docker could not start {name}: {exc}") from None
-        return DockerHandle(self.engine, container_id, name, sink, remove=self.remove)
+        handle = DockerHandle(self.engine, container_id, name, sink, remove=self.remove)
+        if spec.secrets:
+            try:
+                handle.send(encode_secrets(spec.secrets))
+            except BrokenPipeError as exc:
+                handle.stop(1.0)
+                raise RuntimeUnavailableError(
+                    f"Docker could not hand {name} its secrets: {exc}"
+                ) from None
+        return handle
 
     def _clear_name(self, name: str) -> None:
-        """Remove a stopped container that still holds `name`; refuse a running one."""
+        """Remove this instance's stopped container holding `name`; refuse anything else.
+
+        The refusal never says whose container it is unless it is this tenant's.
+        """
         try:
             found = self.engine.api.inspect_container(name)
         except NotFound:
             return
         except ENGINE_ERRORS as exc:
             raise self.engine.unavailable(exc) from None
+        labels = found["Config"].get("Labels") or {}
+        if CONNECTION_LABEL not in labels or tenant_of(labels) != self.tenant:
+            raise StateError(
+                f"A container named {name} exists that feeddock did not start for this "
+                f"tenant; rename or remove it (`docker rm -f {name}`)."
+            )
+        owner = labels.get(INSTANCE_LABEL, "unknown")
         if found["State"].get("Running"):
-            owner = (found["Config"].get("Labels") or {}).get(INSTANCE_LABEL, "unknown")
             raise StateError(
                 f"Container {name} is already running (orchestrator instance {owner!r}). "
                 f"Kill that connection, or remove the container with `docker rm -f {name}`."
+            )
+        if owner != self.instance:
+            raise StateError(
+                f"Container {name} (stopped) belongs to orchestrator instance {owner!r}, which "
+                f"re-adopts it; kill the connection there, or `docker rm -f {name}`."
             )
         self.remove(str(found["Id"]))
 
@@ -219,8 +292,11 @@ class DockerRuntime:
     # -- surviving workers ----------------------------------------------------------------
 
     def _find(self, connection: str | None = None) -> list[SurvivingWorker]:
+        """This tenant's containers of this instance (of one connection, when given)."""
         filters = [f"{INSTANCE_LABEL}={self.instance}"]
         filters.append(f"{CONNECTION_LABEL}={connection}" if connection else CONNECTION_LABEL)
+        if self.tenant != DEFAULT_TENANT:  # `default` also owns containers with no tenant label
+            filters.append(f"{TENANT_LABEL}={self.tenant}")
         api = self.engine.api
         try:
             found = api.containers(all=True, filters={"label": filters})
@@ -229,6 +305,8 @@ class DockerRuntime:
                 try:
                     details = api.inspect_container(summary["Id"])
                 except NotFound:
+                    continue
+                if tenant_of(details["Config"].get("Labels") or {}) != self.tenant:
                     continue
                 workers.append(
                     SurvivingWorker(
@@ -260,14 +338,21 @@ class DockerRuntime:
         return raw.decode("utf-8", errors="replace").splitlines()
 
     def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
-        """The container's environment (credentials included: for restarts, never shown)."""
+        """Nothing for the containers this runtime makes: their secrets went to stdin only.
+
+        Containers made before secrets moved to stdin held them in their environment; those
+        are recovered, so that such a connection still restarts after an upgrade.
+        """
         try:
             entries = self.engine.api.inspect_container(worker.id)["Config"].get("Env") or []
         except NotFound:
             return {}
         except ENGINE_ERRORS as exc:
             raise self.engine.unavailable(exc) from None
-        return dict(entry.partition("=")[::2] for entry in entries)
+        environment = dict(entry.partition("=")[::2] for entry in entries)
+        return {
+            key: environment[key] for key in (API_KEY_ENV, AUTH_TOKEN_ENV) if key in environment
+        }
 
     def remove_connection(self, connection: str) -> list[str]:
         """Remove every container of a connection (kill's final sweep); returns their names."""
@@ -293,7 +378,7 @@ def run_as(results_dir: str, temp_dir: str | None, labels: dict[str, str]) -> st
     # stopped) must belong to the container's user too.
     results_file = labels.get(RESULTS_LABEL)
     if results_file and Path(results_file).parent == directory:
-        for suffix in ("", "-wal", "-shm", "-journal", "-cursor"):
+        for suffix in COMPANION_SUFFIXES:
             path = Path(results_file + suffix)
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_uid != uid:
