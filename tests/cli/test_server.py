@@ -49,7 +49,11 @@ def test_a_connection_lives_its_whole_life_through_the_cli(remote: Run, market: 
 
     listed = json.loads(remote("ls", "--json").stdout)
     assert [s["name"] for s in listed] == ["ops_cli1"]
-    assert listed[0]["metrics"]["labels"] == {"tenant": "default", "connection": "ops_cli1", "provider": "demo"}
+    assert listed[0]["metrics"]["labels"] == {
+        "tenant": "default",
+        "connection": "ops_cli1",
+        "provider": "demo",
+    }
     status = json.loads(remote("status", "ops_cli1", "--json").stdout)
     assert status["subscribed_symbols"] == "AAPL,MSFT,NFLX" and status["is_running"]
 

@@ -135,7 +135,11 @@ def test_the_status_carries_the_same_numbers_under_metrics(api, engine):
     assert status.metrics.provider["commit_lag"] == pytest.approx(0.012)
     assert "write_problem" not in status.metrics.provider
     assert status.metrics.broadcast == {}
-    assert status.metrics.labels == {"tenant": "default", "connection": "ops_m4", "provider": "demo"}
+    assert status.metrics.labels == {
+        "tenant": "default",
+        "connection": "ops_m4",
+        "provider": "demo",
+    }
     assert status.metrics.provider_reported_at is not None
 
 
