@@ -116,7 +116,10 @@ class WebSocketsAPI:
         # failed, not what the target answered (a server must not become a port scanner).
         self.reveal_url_failures = True
         self.results_root = results_root or os.environ.get(RESULTS_ROOT_ENV) or None
-        self.credentials: Credentials = credentials or Provider.credential_from_env
+        # Each provider's own lookup (Alpaca joins a key id and a secret from two variables).
+        self.credentials: Credentials = credentials or (
+            lambda provider: provider.credential_from_env()
+        )
         self._runtime = runtime
         self._adopted = False
         self._adopt_lock = threading.Lock()

@@ -84,7 +84,7 @@ def test_commands_manage_docker_connections_without_a_server(local: Run, market:
 
 def test_a_worker_that_died_shows_its_last_error(local: Run, market: DemoSimulator):
     assert local("create", "demo", "ops_local2", "-s", "aapl", "--url", market.url).returncode == 0
-    subprocess.run(["docker", "kill", "feeddock-ops_local2-provider"], check=True)
+    subprocess.run(["docker", "kill", "feeddock.default.ops_local2-provider"], check=True)
     row = local("ls").stdout.splitlines()[1]
     assert row.split()[3] == "no" and "exited with code 137" in row
     assert local("kill", "ops_local2").returncode == 0

@@ -132,8 +132,11 @@ def test_a_provider_that_crashed_while_nobody_watched_is_adopted_as_stopped(dock
 
 
 def test_a_provider_that_crashed_unwatched_is_restarted_by_the_next_orchestrator(
-    docker_runtime, market
+    docker_runtime, market, monkeypatch
 ):
+    # The credential never reaches `docker inspect`: the next orchestrator takes it from
+    # where the user keeps it (here the provider's environment variable).
+    monkeypatch.setenv("DEMO_API_KEY", "good-key")
     first = new_orchestrator(docker_runtime)
     status = first.create_connection(
         provider="demo", name="revived", symbol="aapl", api_key="good-key", url=market.url

@@ -99,7 +99,7 @@ def test_compose_up_serves_rest_and_runs_a_connection_beside_it(deployment: Depl
         assert created.status_code == 200, created.text
         provider_id = created.json()["results"]["provider_pid"]
         sibling = inspect(provider_id)
-        assert sibling["Name"] == "/feeddock-ops_compose-provider"
+        assert sibling["Name"] == "/feeddock.default.ops_compose-provider"
         assert sibling["Config"]["Image"] == deployment.env["FEEDDOCK_PROVIDER_IMAGE"]
         assert sibling["State"]["Running"]
         assert sibling["Config"]["Labels"]["feeddock.orchestrator"] == SESSION_INSTANCE
