@@ -32,6 +32,8 @@ AUTH_REASON = "invalid or missing auth_token"
 BAD_REQUEST_STATUS = 400
 FULL_STATUS = 503
 REFUSAL_REPORT_SECONDS = 1.0  # refusals are reported at most this often (with a count)
+# How long a closed listener has to read what is queued for it and answer the close.
+CLOSE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class BroadcastApp:
             )
             await self._serve(websocket, listener, channel, up_to_id, options.replay)
         finally:
-            self.hub.unregister(listener)
+            self.hub.release(listener)
             self.reporter.info(
                 "closed",
                 "connection closed",
@@ -176,6 +178,12 @@ class BroadcastApp:
                 await websocket.close(listener.close_code, listener.close_reason)
             elif not drain.done():
                 await websocket.close()
+        # A listener that never reads again would keep its buffers (and its place) forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await channel.wait_lost()
+        if channel.open:
+            channel.abort()
 
     async def _pump(self, listener: Listener, channel: Channel, up_to_id: int, replay: int) -> None:
         """The listener's own task: its replay, then whatever the hub could not write at once."""

@@ -37,6 +37,7 @@ class Channel:
         self._ready = asyncio.Event()
         self._ready.set()
         self._lost = False
+        self._gone = asyncio.Event()
 
     def limit(self) -> None:
         """Bound what this socket can hold (called once the connection is accepted)."""
@@ -71,9 +72,16 @@ class Channel:
     def resume(self) -> None:
         self._ready.set()
 
+    async def wait_lost(self) -> None:
+        await self._gone.wait()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
     def lost(self) -> None:
         self._lost = True
         self._ready.set()  # nothing will drain now: release whoever waits
+        self._gone.set()
 
 
 class BroadcastProtocol(WebSocketsSansIOProtocol):
@@ -95,6 +103,14 @@ class BroadcastProtocol(WebSocketsSansIOProtocol):
 
     def resume_writing(self) -> None:
         self.channel.resume()
+
+    def shutdown(self) -> None:
+        """Server stopping: close (1012); a listener that stopped reading would hold the
+        shutdown until uvicorn's graceful timeout, so its socket is dropped at once."""
+        stalled = not self.channel.writable
+        super().shutdown()
+        if stalled:
+            self.channel.abort()
 
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")

@@ -158,6 +158,9 @@ class Hub:
         self.stats = HubStats()
         self._groups: dict[GroupKey, set[Listener]] = {}
         self._listeners: set[Listener] = set()
+        # Listeners being served plus closed ones whose connection has not ended yet (a close
+        # behind a full socket): what `max_listeners` counts, since each holds socket buffers.
+        self.connections = 0
         self._keys = KeyCache()
         # Sent before the listeners that left took their counts with them.
         self._gone_records = 0
@@ -175,8 +178,8 @@ class Hub:
 
     def refusal(self, framing: Framing, symbols: SymbolFilter) -> str | None:
         """Why one more listener with this filter cannot be admitted, or None."""
-        if len(self._listeners) >= self.limits.max_listeners:
-            return f"too many listeners: {len(self._listeners)} connected (max_listeners)"
+        if self.connections >= self.limits.max_listeners:
+            return f"too many listeners: {self.connections} connected (max_listeners)"
         new_filter = symbols is not None and (framing, symbols) not in self._groups
         if new_filter and self.filter_count >= self.limits.max_filters:
             return (
@@ -193,7 +196,13 @@ class Hub:
         self._groups.setdefault(listener.group, set()).add(listener)
         self._listeners.add(listener)
         self.stats.listeners = len(self._listeners)
+        self.connections += 1
         return listener
+
+    def release(self, listener: Listener) -> None:
+        """The listener's connection is gone: its place under `max_listeners` is free."""
+        self.unregister(listener)
+        self.connections -= 1
 
     def unregister(self, listener: Listener) -> None:
         if listener not in self._listeners:
@@ -259,7 +268,8 @@ class Hub:
         for (framing, symbols), group in list(self._groups.items()):
             shared: list[Segment] | None = None
             for listener in list(group):
-                if listener.live and listener.position == old:
+                caught_up = listener.live and listener.position == old
+                if caught_up:
                     if shared is None:  # built once for the whole group
                         shared = list(segments(entries, old, old, new, framing, symbols))
                     for segment in shared:
@@ -269,7 +279,9 @@ class Hub:
                 if listener.position != new:
                     if new - listener.position > self.limits.max_pending_records:
                         self._close_slow(listener)
-                    else:
+                    elif caught_up or listener.sink.writable:
+                        # Its task takes over (a listener already behind whose socket is full
+                        # is waiting for the socket, not for us).
                         listener.wake.set()
         self._enforce_budget()
         self._trim()
@@ -278,6 +290,8 @@ class Hub:
         """Write what `listener` is missing while its socket takes it; True once caught up."""
         log = self.log
         while listener.position < log.head and listener.close_code is None:
+            if not listener.sink.writable:
+                return False
             segment = next(
                 segments(
                     log.entries,
@@ -288,8 +302,6 @@ class Hub:
                     listener.symbols,
                 )
             )
-            if segment.records and not listener.sink.writable:
-                return False
             listener.send(segment)
         self._trim()
         return listener.position >= log.head

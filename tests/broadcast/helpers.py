@@ -192,6 +192,10 @@ class Listener:
             self.start_reading()
         return self
 
+    @property
+    def reading(self) -> bool:
+        return self._task is not None
+
     def start_reading(self) -> None:
         self._task = asyncio.create_task(self._read())
 

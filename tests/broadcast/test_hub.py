@@ -220,9 +220,13 @@ def test_listeners_and_distinct_filters_are_capped() -> None:
     reason = hub.refusal(Framing.RECORD, parse_symbols("msft"))
     assert reason is not None and "max_filters" in reason
     hub.register("b", Framing.RECORD, None, FakeSink())
-    hub.register("c", Framing.RECORD, None, FakeSink())
+    last = hub.register("c", Framing.RECORD, None, FakeSink())
     reason = hub.refusal(Framing.RECORD, None)
     assert reason == "too many listeners: 3 connected (max_listeners)"
+    hub.close(last, SLOW_CLOSE_CODE, "listener too slow")
+    assert hub.refusal(Framing.RECORD, None) == reason  # its socket is not gone yet
+    hub.release(last)
+    assert hub.refusal(Framing.RECORD, None) is None
 
 
 def test_with_nobody_listening_nothing_is_kept() -> None:
