@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 
 from contract import cursor
 from contract.config import BroadcastConfig
@@ -30,9 +31,10 @@ ERROR_REPORT_INTERVAL_SECONDS = 5.0
 CURSOR_SECONDS = 0.1
 HEARTBEAT_SECONDS = 300.0
 # A notification can arrive between SQLite's write of a commit to the WAL and its update of the
-# WAL index that makes the commit visible; when a notified read finds nothing, read once more
-# this much later instead of waiting up to `sleep_time`.
-RECHECK_SECONDS = 0.002
+# WAL index that makes the commit visible (longer when the writer is descheduled there on a
+# busy machine); after a notified read, read again after these delays until one finds rows,
+# before falling back to `sleep_time`.
+RECHECK_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 class Tailer:
@@ -71,7 +73,8 @@ class Tailer:
         self._publish_cursor(now, force=True)
 
     async def run(self) -> None:
-        notified = recheck = False
+        notified = False
+        rechecks: Iterator[float] = iter(())
         while True:
             self._ensure_watcher()
             self.changed.clear()
@@ -82,8 +85,12 @@ class Tailer:
             self._report_stats(now)
             if poll.full or self.changed.is_set():
                 continue  # a backlog, or a commit landed while we read
-            recheck = notified and not poll.rows and not recheck
-            timeout = RECHECK_SECONDS if recheck else self._timeout(now)
+            if notified:
+                # The commit that woke us may not be visible yet, whatever this read found.
+                rechecks = iter(RECHECK_SECONDS)
+            elif poll.rows:
+                rechecks = iter(())  # a recheck found it
+            timeout = min(next(rechecks, self._timeout(now)), self._timeout(now))
             notified = await self._wait(timeout)
 
     async def _poll(self) -> Poll:

@@ -370,8 +370,7 @@ def test_forty_idle_listeners_with_distinct_filters_leave_the_server_within_its_
                 receive(plain, count, within=90), receive_lines(batched, count, within=90)
             )
             await flood
-        for connection in idle:
-            await connection.close()
+        await asyncio.gather(*(connection.close() for connection in idle))
         return baseline, frames, batches
 
     first = market.last_sequence + 1
