@@ -110,7 +110,9 @@ class BroadcastApp:
         try:
             await websocket.accept()
             channel.limit()
-            self.reporter.info("accepted", f'{peer} - "WebSocket /" [accepted]', client=peer)
+            address = (client.host, client.port) if client else ("unknown", 0)
+            # The spec's wording: ('127.0.0.1', 59197) - "WebSocket /" [accepted]
+            self.reporter.info("accepted", f'{address!r} - "WebSocket /" [accepted]', client=peer)
             self.reporter.info(
                 "open",
                 "connection open",
