@@ -13,6 +13,7 @@ A table dropped and recreated (or a file replaced) is noticed and read from the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -72,9 +73,13 @@ class _Connection:
             )
         except sqlite3.Error:
             return False
-        await db.execute("PRAGMA query_only=1")
-        if self.key_function is not None:
-            await db.create_function(_KEY_FUNCTION, 1, self.key_function, deterministic=True)
+        try:
+            await db.execute_fetchall("PRAGMA query_only=1")
+            if self.key_function is not None:
+                await db.create_function(_KEY_FUNCTION, 1, self.key_function, deterministic=True)
+        except sqlite3.Error:
+            await _close(db)
+            return False
         self.db, self.inode, self.table_ready = db, inode, False
         return True
 
@@ -88,7 +93,13 @@ class _Connection:
     async def close(self) -> None:
         db, self.db, self.inode, self.table_ready = self.db, None, None, False
         if db is not None:
-            await db.close()
+            await _close(db)
+
+
+async def _close(db: aiosqlite.Connection) -> None:
+    # aiosqlite's thread is not a daemon: it must be stopped whatever the close says.
+    with contextlib.suppress(sqlite3.Error):
+        await db.close()
 
 
 class TableReader:
