@@ -21,7 +21,7 @@ What a closed listener received is an in-order prefix without gaps; the close fr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -136,10 +136,7 @@ class Limits:
 
 @dataclass
 class HubStats:
-    listeners: int = 0
     records_read: int = 0
-    records_sent: int = 0
-    frames_sent: int = 0
     slow_closes: int = 0
     gaps: int = 0
     records_lost: int = 0
@@ -195,7 +192,6 @@ class Hub:
         listener = Listener(client, framing, symbols, sink, self.log.head)
         self._groups.setdefault(listener.group, set()).add(listener)
         self._listeners.add(listener)
-        self.stats.listeners = len(self._listeners)
         self.connections += 1
         return listener
 
@@ -215,7 +211,6 @@ class Hub:
                 del self._groups[listener.group]
         self._gone_records += listener.records_sent
         self._gone_frames += listener.frames_sent
-        self.stats.listeners = len(self._listeners)
         self._trim()
 
     def close(self, listener: Listener, code: int, reason: str) -> None:
@@ -323,9 +318,6 @@ class Hub:
         self.last_id = last_id
 
     # -- counters -------------------------------------------------------------------------------
-
-    def sinks(self) -> Iterable[Sink]:
-        return (listener.sink for listener in self._listeners)
 
     def snapshot(self) -> dict[str, int]:
         """The counters for the `stats` status line."""
