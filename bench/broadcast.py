@@ -328,6 +328,7 @@ class Result:
     lost: int
     duplicates: int
     out_of_order: int
+    server_cpu: float  # % of one core used by the broadcast server while the case ran
 
     @property
     def goal(self) -> str:
@@ -340,10 +341,17 @@ class Result:
         return f"{'yes' if ok else 'NO'} (<={limit:.0f})"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_case(
     simulator: DemoSimulator,
     results_file: str,
     url: str,
+    server_pid: int,
     framing: str,
     rate: int,
     listeners: int,
@@ -380,11 +388,13 @@ def run_case(
             assert child.stdin is not None
             child.stdin.write(f"GO {first} {count} {duration + 15}\n")
             child.stdin.flush()
+        cpu_before, started = cpu_seconds(server_pid), time.monotonic()
         simulator.flood(count, batch=max(1, rate // 100), rate=rate)
         summaries: list[dict[str, Any]] = []
         for child in children[:-1]:
             summaries += orjson.loads(_readline(child, duration + 30))
         [stored] = orjson.loads(_readline(probe, duration + 30))
+        server_cpu = (cpu_seconds(server_pid) - cpu_before) / (time.monotonic() - started)
     finally:
         for child in children:
             if child.poll() is None:
@@ -398,6 +408,7 @@ def run_case(
     received = sum(s["received"] for s in summaries)
     frames = sum(s["frames"] for s in summaries)
     return Result(
+        server_cpu=server_cpu * 100,
         framing=framing,
         records_per_frame=received / frames if frames else float("nan"),
         stored_p50=percentile(stored_histogram, 0.50),
@@ -421,7 +432,7 @@ def print_table(results: list[Result]) -> None:
         f"{'framing':>7} {'rate/s':>7} {'listeners':>9} {'sleep_time':>10} {'sent':>7} "
         f"{'stored p50/p99':>14} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'recv/listener':>13} {'rec/frame':>9} {'lost':>5} {'dup':>4} {'disorder':>8} "
-        f"{'goal':>10}"
+        f"{'server cpu':>10} {'goal':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -430,7 +441,8 @@ def print_table(results: list[Result]) -> None:
             f"{r.framing:>7} {r.rate:>7} {r.listeners:>9} {r.sleep_time:>10} {r.sent:>7} "
             f"{f'{r.stored_p50:.1f}/{r.stored_p99:.1f}':>14} {r.p50:>8.1f} "
             f"{r.p99:>8.1f} {r.worst:>8.1f} {r.min_received:>13} {r.records_per_frame:>9.1f} "
-            f"{r.lost:>5} {r.duplicates:>4} {r.out_of_order:>8} {r.goal:>10}",
+            f"{r.lost:>5} {r.duplicates:>4} {r.out_of_order:>8} {f'{r.server_cpu:.0f} %':>10} "
+            f"{r.goal:>10}",
             flush=True,
         )
 
@@ -499,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                             simulator,
                             results_file,
                             url,
+                            broadcast.proc.pid,
                             framing,
                             rate,
                             listeners,
