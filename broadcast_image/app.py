@@ -31,6 +31,7 @@ AUTH_STATUS = 401
 AUTH_REASON = "invalid or missing auth_token"
 BAD_REQUEST_STATUS = 400
 FULL_STATUS = 503
+REFUSAL_HEADERS = {AUTH_STATUS: {"WWW-Authenticate": "Bearer"}, FULL_STATUS: {"Retry-After": "5"}}
 REFUSAL_REPORT_SECONDS = 1.0  # refusals are reported at most this often (with a count)
 # How long a closed listener has to read what is queued for it and answer the close.
 CLOSE_SECONDS = 10.0
@@ -134,9 +135,7 @@ class BroadcastApp:
             )
 
     async def _refuse(self, websocket: WebSocket, peer: str, status: int, reason: str) -> None:
-        headers = {"WWW-Authenticate": "Bearer"} if status == AUTH_STATUS else None
-        if status == FULL_STATUS:
-            headers = {"Retry-After": "5"}
+        headers = REFUSAL_HEADERS.get(status)
         await websocket.send_denial_response(PlainTextResponse(reason, status, headers))
         self.hub.stats.refused += 1
         self._refusals_unreported += 1
@@ -173,8 +172,7 @@ class BroadcastApp:
                     "send_failed", f"Sending to {listener.client} failed: {error!r}"
                 )
         # uvicorn never holds a close back for a full socket (see channel.py): the close frame
-        # is queued behind what the listener has not read yet, and the socket is closed by
-        # uvicorn if the listener does not answer it in time.
+        # is queued behind what the listener has not read yet.
         with contextlib.suppress(Exception):
             if listener.close_code is not None:
                 await websocket.close(listener.close_code, listener.close_reason)
