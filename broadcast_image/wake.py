@@ -48,6 +48,8 @@ class CommitWatcher:
             if inotify is not None:
                 inotify.close()
             return f"cannot watch {self.directory}: {exc.strerror or exc}"
+        except AttributeError:  # asyncinotify finds no inotify in this C library (not Linux)
+            return "inotify is not available on this system"
         self._inotify = inotify
         return None
 
