@@ -83,8 +83,11 @@ class Tailer:
             now = self._now()
             self._publish_cursor(now)
             self._report_stats(now)
-            if poll.full or self.changed.is_set():
-                continue  # a backlog, or a commit landed while we read
+            if poll.full:
+                continue  # a backlog: read on
+            if self.changed.is_set():
+                notified = True  # a commit landed while we read
+                continue
             if notified:
                 # The commit that woke us may not be visible yet, whatever this read found.
                 rechecks = iter(RECHECK_SECONDS)
