@@ -23,7 +23,7 @@ AUTH_TOKEN_ENV = "FEEDDOCK_AUTH_TOKEN"
 RESERVED_UVICORN_KWARGS = frozenset(
     {
         "app", "host", "port", "uds", "fd", "factory", "lifespan", "log_config", "workers",
-        "reload", "reload_dirs", "reload_delay", "reload_includes", "reload_excludes",
+        "reload", "reload_dirs", "reload_delay", "reload_includes", "reload_excludes", "ws",
     }
 )  # fmt: skip
 UVICORN_PARAMETERS = frozenset(inspect.signature(uvicorn.Config.__init__).parameters) - {"self"}
@@ -96,10 +96,40 @@ class BroadcastConfig(_FromEnv):
         description="Where to listen when it differs from `host`, the address listeners use "
         "(a container on its own network listens on 0.0.0.0; the runtime publishes host:port).",
     )
-    sleep_time: float = Field(default=0.25, gt=0, le=60, description="seconds between polls")
+    sleep_time: float = Field(
+        default=0.25, gt=0, le=60, description="longest wait (seconds) between two reads"
+    )
     uvicorn_kwargs: dict[str, Any] = Field(default_factory=dict)
     max_pending_records: int = Field(
-        default=50_000, ge=1, description="records queued for one listener before it is dropped"
+        default=50_000,
+        ge=1,
+        description="records read but not yet handed to one listener's socket (whatever its "
+        "filter) before it is closed as too slow; also the cap on `replay=`",
+    )
+    max_buffer_bytes: int = Field(
+        default=32 * 2**20,
+        ge=2**20,
+        description="bytes of read records the server holds for listeners that lag behind; "
+        "past it the slowest listener is closed first",
+    )
+    max_listeners: int = Field(
+        default=100, ge=1, description="listeners at once; more are refused with HTTP 503"
+    )
+    max_filters: int = Field(
+        default=64,
+        ge=0,
+        description="distinct `symbol=` filters at once; a new one past it is refused (HTTP 503)",
+    )
+    wake_on_commit: bool = Field(
+        default=True,
+        description="Watch the results file's WAL (inotify) and read as soon as a commit lands; "
+        "False reads every `sleep_time` only",
+    )
+    stats_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="seconds between `stats` status lines while anything changes",
     )
     exit_on_stdin_eof: bool = Field(
         default=False, description="Exit when stdin closes: the orchestrator has died."
