@@ -7,7 +7,8 @@ import sys
 
 from pydantic import ValidationError
 
-from contract.config import AUTH_TOKEN_ENV, BroadcastConfig, worker_secret
+from contract.config import AUTH_TOKEN_ENV, BroadcastConfig
+from contract.secrets import load_secrets
 from contract.status import Reporter
 
 from .server import EXIT_CONFIG, run
@@ -17,7 +18,7 @@ def main() -> int:
     reporter = Reporter("BROADCAST")
     try:
         config = BroadcastConfig.from_env()
-        token = worker_secret(None, AUTH_TOKEN_ENV)
+        token = load_secrets((AUTH_TOKEN_ENV,)).get(AUTH_TOKEN_ENV)
     except (ValueError, ValidationError) as exc:
         reporter.error("config_error", f"Invalid broadcast configuration: {exc}")
         return EXIT_CONFIG

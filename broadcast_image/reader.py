@@ -1,172 +1,236 @@
-"""Tails the results table by id with one long-lived SQLite connection.
+"""Reads the results table by id through `aiosqlite`, from the event loop.
 
-Synchronous on purpose: the server runs every call on one dedicated thread, so the connection
-never crosses threads and SQLite works (with the GIL released) beside the event loop.
+Two long-lived connections, each on aiosqlite's own thread: one tails new rows (`poll`), the
+other serves replays (`history`), so a long replay scan never delays the live stream.
 
 The file or the table may not exist yet (the broadcast can start before the provider); the
 reader reports "nothing new" until they appear. `PRAGMA data_version` changes only when another
-connection commits, so an idle tick costs one pragma instead of a query. Ids come from
-AUTOINCREMENT and are never reused, so `DELETE FROM <table>` and retention deletes need no
-special case; a table dropped and recreated (or a file replaced) is noticed and read from the
-start.
+connection commits, so a read that finds nothing costs little. Ids come from AUTOINCREMENT and
+are never reused, so `DELETE FROM <table>` and retention deletes need no special case, and a
+first id beyond the last one read + 1 means rows were deleted before they were read (a gap).
+A table dropped and recreated (or a file replaced) is noticed and read from the start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
-import orjson
+import aiosqlite
 
-from contract.results import READER_BUSY_SECONDS, quote_identifier
+from contract.results import READER_BUSY_SECONDS, TABLE_EXISTS_SQL, quote_identifier
 
-Row = tuple[int, str]
+from .framing import KeyCache, SymbolFilter
+from .hub import Row
+
+BATCH_ROWS = 10_000
+REPLAY_PAGE_ROWS = 1_000
+_KEY_FUNCTION = "feeddock_symbol_key"
 
 
 @dataclass
 class Poll:
     rows: list[Row]
     reset: str | None = None  # why the reader restarted from id 0, if it did
+    missing: tuple[int, int] | None = None  # ids deleted before they were read, if any
+    full: bool = False  # BATCH_ROWS rows: more are waiting
 
 
-def record_symbol(message: str) -> str | None:
-    """The record's `symbol`, lower-cased, or None when the row has none."""
-    try:
-        record = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return None
-    symbol = record.get("symbol") if isinstance(record, dict) else None
-    return symbol.lower() if isinstance(symbol, str) else None
+class _Connection:
+    """One aiosqlite connection to the results file, opened once the file exists."""
 
-
-class TableReader:
-    def __init__(self, path: str, table: str, *, batch_rows: int = 10_000) -> None:
+    def __init__(self, path: str, table: str, key_function: KeyCache | None = None) -> None:
         self.path = path
         self.table = table
-        self.batch_rows = batch_rows
-        quoted = quote_identifier(table)
-        self._select = f"SELECT id, message FROM {quoted} WHERE id > ? ORDER BY id LIMIT ?"
-        self._backwards = f"SELECT id, message FROM {quoted} WHERE id <= ? ORDER BY id DESC LIMIT ?"
-        self._max_id = f"SELECT max(id) FROM {quoted}"
-        self._connection: sqlite3.Connection | None = None
-        self._inode: int | None = None
-        self._data_version: int | None = None
+        self.key_function = key_function
+        self.db: aiosqlite.Connection | None = None
+        self.inode: int | None = None
+        self.table_ready = False
 
-    # -- connection -------------------------------------------------------------------------
-
-    def _file_inode(self) -> int | None:
+    def file_inode(self) -> int | None:
         try:
             return os.stat(self.path).st_ino
         except OSError:
             return None
 
-    def _open(self) -> bool:
-        """Open the file if it exists; True when a connection is ready."""
-        if self._connection is not None:
+    async def open(self) -> bool:
+        """True when a connection is ready (the file exists)."""
+        if self.db is not None:
             return True
-        inode = self._file_inode()
+        inode = self.file_inode()
         if inode is None:
             return False
-        connection = sqlite3.connect(
-            self.path, timeout=READER_BUSY_SECONDS, isolation_level=None, check_same_thread=False
-        )
         try:
-            connection.execute(f"PRAGMA busy_timeout={int(READER_BUSY_SECONDS * 1000)}")
-            connection.execute("PRAGMA journal_mode=WAL")
+            # mode=rw: never create the file; query_only: this reader never writes.
+            db = await aiosqlite.connect(
+                f"{Path(self.path).as_uri()}?mode=rw",
+                uri=True,
+                timeout=READER_BUSY_SECONDS,
+                isolation_level=None,
+            )
         except sqlite3.Error:
-            connection.close()
             return False
-        self._connection, self._inode, self._data_version = connection, inode, None
+        try:
+            await db.execute_fetchall("PRAGMA query_only=1")
+            if self.key_function is not None:
+                await db.create_function(_KEY_FUNCTION, 1, self.key_function, deterministic=True)
+        except sqlite3.Error:
+            await _close(db)
+            return False
+        self.db, self.inode, self.table_ready = db, inode, False
         return True
 
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection, self._inode, self._data_version = None, None, None
+    async def has_table(self) -> bool:
+        assert self.db is not None
+        if not self.table_ready:
+            found = await self.db.execute_fetchall(TABLE_EXISTS_SQL, (self.table,))
+            self.table_ready = bool(list(found))
+        return self.table_ready
 
-    def _changed(self) -> bool:
-        """False only when nobody committed since the last call (cheap idle ticks)."""
-        assert self._connection is not None
-        (version,) = self._connection.execute("PRAGMA data_version").fetchone()
+    async def close(self) -> None:
+        db, self.db, self.inode, self.table_ready = self.db, None, None, False
+        if db is not None:
+            await _close(db)
+
+
+async def _close(db: aiosqlite.Connection) -> None:
+    # aiosqlite's thread is not a daemon: it must be stopped whatever the close says.
+    with contextlib.suppress(sqlite3.Error):
+        await db.close()
+
+
+class TableReader:
+    def __init__(self, path: str, table: str, *, batch_rows: int = BATCH_ROWS) -> None:
+        self.path = path
+        self.table = table
+        self.batch_rows = batch_rows
+        quoted = quote_identifier(table)
+        # CAST: the stored JSON arrives as UTF-8 bytes, ready to go into a frame.
+        self._select = (
+            f"SELECT id, CAST(message AS BLOB) FROM {quoted} WHERE id > ? ORDER BY id LIMIT ?"
+        )
+        self._start = (
+            f"SELECT max(coalesce((SELECT max(id) FROM {quoted}), 0),"
+            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0))"
+        )
+        self._sequence = "SELECT seq FROM sqlite_sequence WHERE name = ?"
+        self._tail = _Connection(path, table)
+        self._history = _Connection(path, table, KeyCache())
+        self._data_version: int | None = None
+
+    async def close(self) -> None:
+        await self._tail.close()
+        await self._history.close()
+
+    async def start_id(self) -> int:
+        """The id to tail from: the last id ever used, or 0 when there is no table yet."""
+        tail = self._tail
+        if not await tail.open() or not await tail.has_table():
+            return 0
+        assert tail.db is not None
+        [(value,)] = list(await tail.db.execute_fetchall(self._start, (self.table,)))
+        return int(value or 0)
+
+    async def poll(self, after_id: int) -> Poll:
+        """Rows with id > after_id, oldest first, at most `batch_rows` of them."""
+        tail = self._tail
+        if tail.db is not None and tail.file_inode() != tail.inode:
+            await tail.close()  # the file was deleted or replaced: read the new one from the start
+            await self._history.close()
+            if await tail.open() and await tail.has_table():
+                return self._restart(await self._select_after(0), "results file replaced")
+            return Poll([])
+        if not await tail.open() or not await tail.has_table():
+            return Poll([])
+        rows = await self._select_after(after_id)
+        if rows:
+            return self._with_gap(rows, after_id)
+        if after_id > 0 and await self._changed():
+            sequence = await self._last_sequence()
+            if sequence is not None and sequence < after_id:
+                return self._restart(await self._select_after(0), "results table recreated")
+        return Poll([])
+
+    def _restart(self, rows: list[Row], reason: str) -> Poll:
+        return Poll(rows, reset=reason, full=len(rows) == self.batch_rows)
+
+    def _with_gap(self, rows: list[Row], after_id: int) -> Poll:
+        missing = (after_id + 1, rows[0][0] - 1) if rows[0][0] > after_id + 1 else None
+        return Poll(rows, missing=missing, full=len(rows) == self.batch_rows)
+
+    async def _select_after(self, after_id: int) -> list[Row]:
+        db = self._tail.db
+        assert db is not None
+        try:
+            found = await db.execute_fetchall(self._select, (after_id, self.batch_rows))
+        except sqlite3.OperationalError:
+            self._tail.table_ready = False  # dropped under us? look again next time
+            raise
+        return [(int(row[0]), bytes(row[1])) for row in found]
+
+    async def _changed(self) -> bool:
+        """False only when nobody committed since the last call."""
+        db = self._tail.db
+        assert db is not None
+        [(version,)] = list(await db.execute_fetchall("PRAGMA data_version"))
         changed = version != self._data_version
         self._data_version = version
         return bool(changed)
 
-    # -- queries ----------------------------------------------------------------------------
+    async def _last_sequence(self) -> int | None:
+        db = self._tail.db
+        assert db is not None
+        found = list(await db.execute_fetchall(self._sequence, (self.table,)))
+        return int(found[0][0]) if found else None
 
-    def start_id(self) -> int:
-        """The id to tail from: the current MAX(id), or 0 when there is no file or table yet."""
-        if not self._open():
-            return 0
-        assert self._connection is not None
-        try:
-            (value,) = self._connection.execute(self._max_id).fetchone()
-        except sqlite3.OperationalError:  # no such table (yet)
-            return 0
-        return int(value or 0)
+    # -- replays --------------------------------------------------------------------------------
 
-    def _sequence(self) -> int | None:
-        assert self._connection is not None
-        try:
-            row = self._connection.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = ?", (self.table,)
-            ).fetchone()
-        except sqlite3.OperationalError:
+    async def replay_start(self, up_to_id: int, count: int, symbols: SymbolFilter) -> int | None:
+        """The id of the first of the last `count` records with id <= up_to_id (matching
+        `symbols`), or None when there are none."""
+        history = self._history
+        if count <= 0 or up_to_id <= 0:
             return None
-        return None if row is None else int(row[0])
+        if not await history.open() or not await history.has_table():
+            return None
+        assert history.db is not None
+        quoted = quote_identifier(self.table)
+        where, params = self._where(symbols)
+        found = list(
+            await history.db.execute_fetchall(
+                f"SELECT min(id) FROM (SELECT id FROM {quoted} WHERE id <= ?{where}"
+                " ORDER BY id DESC LIMIT ?)",
+                (up_to_id, *params, count),
+            )
+        )
+        first = found[0][0] if found else None
+        return None if first is None else int(first)
 
-    def poll(self, after_id: int) -> Poll:
-        """Rows with id > after_id, oldest first, at most `batch_rows` of them."""
-        if self._connection is not None and self._file_inode() != self._inode:
-            self.close()  # the file was deleted or replaced: read the new one from the start
-            if self._open():
-                return Poll(self._select_after(0), reset="results file replaced")
-            return Poll([])
-        if not self._open() or not self._changed():
-            return Poll([])
-        rows = self._select_after(after_id)
-        if not rows and after_id > 0:
-            sequence = self._sequence()
-            if sequence is not None and sequence < after_id:
-                return Poll(self._select_after(0), reset="results table recreated")
-        return Poll(rows)
-
-    def _select_after(self, after_id: int) -> list[Row]:
-        assert self._connection is not None
-        try:
-            rows = self._connection.execute(self._select, (after_id, self.batch_rows)).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
-        if len(rows) == self.batch_rows:
-            self._data_version = None  # more to read: do not let the idle check skip it
-        return rows
-
-    def last_records(self, up_to_id: int, count: int, symbols: Collection[str] | None) -> list[str]:
-        """The last `count` records with id <= up_to_id (matching `symbols`), oldest first."""
-        if count <= 0 or up_to_id <= 0 or not self._open():
+    async def replay_page(self, from_id: int, up_to_id: int, symbols: SymbolFilter) -> list[Row]:
+        """Up to REPLAY_PAGE_ROWS matching records with from_id <= id <= up_to_id, in order."""
+        history = self._history
+        if not await history.open() or not await history.has_table():
             return []
-        assert self._connection is not None
-        found: list[str] = []
-        cursor_id = up_to_id
-        chunk = max(count, 1000) if symbols is None else 5000
-        while len(found) < count:
-            try:
-                rows = self._connection.execute(self._backwards, (cursor_id, chunk)).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    break
-                raise
-            for _, message in rows:
-                if symbols is None or record_symbol(message) in symbols:
-                    found.append(message)
-                    if len(found) == count:
-                        break
-            if len(rows) < chunk:
-                break
-            cursor_id = rows[-1][0] - 1
-        found.reverse()
-        return found
+        assert history.db is not None
+        quoted = quote_identifier(self.table)
+        where, params = self._where(symbols)
+        found = await history.db.execute_fetchall(
+            f"SELECT id, CAST(message AS BLOB) FROM {quoted} WHERE id >= ? AND id <= ?{where}"
+            " ORDER BY id LIMIT ?",
+            (from_id, up_to_id, *params, REPLAY_PAGE_ROWS),
+        )
+        return [(int(row[0]), bytes(row[1])) for row in found]
+
+    @staticmethod
+    def _where(symbols: SymbolFilter) -> tuple[str, tuple[str, ...]]:
+        if symbols is None:
+            return "", ()
+        keys = tuple(sorted(symbols))
+        marks = ", ".join("?" for _ in keys)
+        return f" AND {_KEY_FUNCTION}(message) IN ({marks})", keys
+
+
+__all__ = ["BATCH_ROWS", "REPLAY_PAGE_ROWS", "Poll", "TableReader"]

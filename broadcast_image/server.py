@@ -19,7 +19,8 @@ from contract.config import BroadcastConfig
 from contract.status import Reporter
 
 from .app import BroadcastApp
-from .hub import Hub, HubStats, Listener
+from .channel import BroadcastProtocol
+from .hub import Hub, Limits, Listener
 from .reader import TableReader
 from .tailer import Tailer
 
@@ -158,7 +159,7 @@ async def _watch_stdin(server: Server, reporter: Reporter) -> None:
 
 async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) -> int:
     try:
-        sock = bind(config.host, config.port)
+        sock = bind(config.listen_host, config.port)
     except PortInUse as exc:
         reporter.error("port_in_use", exc.strerror or str(exc), host=config.host, port=config.port)
         return EXIT_PORT_IN_USE
@@ -171,27 +172,38 @@ async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) ->
         )
         return EXIT_BIND_FAILED
 
-    def on_slow(listener: Listener, stats: HubStats) -> None:
+    hub = Hub(
+        Limits(
+            max_pending_records=config.max_pending_records,
+            max_buffer_bytes=config.max_buffer_bytes,
+            max_listeners=config.max_listeners,
+            max_filters=config.max_filters,
+        )
+    )
+
+    def on_slow(listener: Listener) -> None:
         reporter.warning(
             "slow_listener",
-            f"{listener.client} disconnected: {listener.too_slow}",
+            f"{listener.client} closed: {listener.close_reason}",
             client=listener.client,
+            reason=listener.close_reason,
             max_pending_records=config.max_pending_records,
-            slow_disconnects=stats.slow_disconnects,
+            max_buffer_bytes=config.max_buffer_bytes,
+            slow_disconnects=hub.stats.slow_closes,
         )
 
-    hub = Hub(config.max_pending_records, on_slow)
-    tailer = Tailer(
-        TableReader(config.results_file, config.table_name), hub, config.sleep_time, reporter
-    )
-    app = BroadcastApp(hub, tailer, token, reporter)
+    hub.on_slow = on_slow
+    reader = TableReader(config.results_file, config.table_name)
+    tailer = Tailer(config, reader, hub, reporter)
+    app = BroadcastApp(hub, reader, token, reporter)
     silence_uvicorn(reporter)
     uv_config = uvicorn.Config(
         app.asgi(),
-        host=config.host,
+        host=config.listen_host,
         port=config.port,
         log_config=None,
         lifespan="off",
+        ws=BroadcastProtocol,
         **{**UVICORN_DEFAULTS, **config.uvicorn_kwargs},
     )
     server = Server(uv_config, reporter, config.address)
@@ -207,12 +219,13 @@ async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) ->
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         sock.close()
-        await asyncio.to_thread(tailer.close)
+        await tailer.close()
     reporter.info(
         "stopped",
         f"Stopped broadcasting to: {config.address}",
         address=config.address,
-        records=hub.stats.records,
-        slow_disconnects=hub.stats.slow_disconnects,
+        records=hub.stats.records_read,
+        slow_disconnects=hub.stats.slow_closes,
+        **hub.snapshot(),
     )
     return EXIT_OK

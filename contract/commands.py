@@ -6,6 +6,13 @@
 `symbol` is a list or a comma-separated string. The optional `id` comes back in the worker's
 acknowledgement (a status line with the same `id`), so a caller waits for its own answer.
 `encode_command` and `parse_command` are the only places that know this format.
+
+One more line comes first, and only when the worker's environment says FEEDDOCK_SECRETS=stdin
+(contract/secrets.py): the worker's secrets, which a runtime keeps out of the environment.
+
+    {"event": "secrets", "secrets": {"FEEDDOCK_API_KEY": "..."}}
+
+Its parser never repeats the line in an error: it holds credentials.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from providers.params import split_symbols
 
 Action = Literal["subscribe", "unsubscribe"]
 ACTIONS: tuple[Action, ...] = ("subscribe", "unsubscribe")
+SECRETS_EVENT = "secrets"
 
 
 class CommandError(ValueError):
@@ -65,4 +73,35 @@ def parse_command(line: str | bytes) -> Command:
     return Command(action, symbols, None if command_id is None else str(command_id))
 
 
-__all__ = ["ACTIONS", "Action", "Command", "CommandError", "encode_command", "parse_command"]
+def encode_secrets(secrets: dict[str, str]) -> str:
+    """The secrets line (without its newline)."""
+    return orjson.dumps({"event": SECRETS_EVENT, "secrets": secrets}).decode()
+
+
+def parse_secrets(line: str | bytes) -> dict[str, str]:
+    """The secrets a secrets line carries; errors describe its shape, never its content."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise CommandError("the secrets line is not JSON") from None
+    if not isinstance(message, dict) or message.get("event") != SECRETS_EVENT:
+        raise CommandError(f"the first stdin line must be the {SECRETS_EVENT!r} event")
+    secrets = message.get("secrets")
+    if not isinstance(secrets, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in secrets.items()
+    ):
+        raise CommandError("'secrets' must map names to strings")
+    return dict(secrets)
+
+
+__all__ = [
+    "ACTIONS",
+    "SECRETS_EVENT",
+    "Action",
+    "Command",
+    "CommandError",
+    "encode_command",
+    "encode_secrets",
+    "parse_command",
+    "parse_secrets",
+]

@@ -2,7 +2,7 @@
 
 The orchestrator builds these models and puts `model_dump_json()` in the worker's environment;
 the worker reads them back with `from_env()`. No secret ever goes in argv, labels or the JSON:
-the provider credential and the listeners' token travel in variables of their own.
+the provider credential and the listeners' token travel apart, as contract/secrets.py says.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ AUTH_TOKEN_ENV = "FEEDDOCK_AUTH_TOKEN"
 RESERVED_UVICORN_KWARGS = frozenset(
     {
         "app", "host", "port", "uds", "fd", "factory", "lifespan", "log_config", "workers",
-        "reload", "reload_dirs", "reload_delay", "reload_includes", "reload_excludes",
+        "reload", "reload_dirs", "reload_delay", "reload_includes", "reload_excludes", "ws",
     }
 )  # fmt: skip
 UVICORN_PARAMETERS = frozenset(inspect.signature(uvicorn.Config.__init__).parameters) - {"self"}
@@ -91,10 +91,45 @@ class BroadcastConfig(_FromEnv):
     table_name: str = "records"
     host: str = "127.0.0.1"
     port: int = Field(default=6666, ge=1, le=65535)
-    sleep_time: float = Field(default=0.25, gt=0, le=60, description="seconds between polls")
+    bind_host: str | None = Field(
+        default=None,
+        description="Where to listen when it differs from `host`, the address listeners use "
+        "(a container on its own network listens on 0.0.0.0; the runtime publishes host:port).",
+    )
+    sleep_time: float = Field(
+        default=0.25, gt=0, le=60, description="longest wait (seconds) between two reads"
+    )
     uvicorn_kwargs: dict[str, Any] = Field(default_factory=dict)
     max_pending_records: int = Field(
-        default=50_000, ge=1, description="records queued for one listener before it is dropped"
+        default=50_000,
+        ge=1,
+        description="records read but not yet handed to one listener's socket (whatever its "
+        "filter) before it is closed as too slow; also the cap on `replay=`",
+    )
+    max_buffer_bytes: int = Field(
+        default=32 * 2**20,
+        ge=2**20,
+        description="bytes of read records the server holds for listeners that lag behind; "
+        "past it the slowest listener is closed first",
+    )
+    max_listeners: int = Field(
+        default=100, ge=1, description="listeners at once; more are refused with HTTP 503"
+    )
+    max_filters: int = Field(
+        default=64,
+        ge=0,
+        description="distinct `symbol=` filters at once; a new one past it is refused (HTTP 503)",
+    )
+    wake_on_commit: bool = Field(
+        default=True,
+        description="Watch the results file's WAL (inotify) and read as soon as a commit lands; "
+        "False reads every `sleep_time` only",
+    )
+    stats_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="seconds between `stats` status lines while anything changes",
     )
     exit_on_stdin_eof: bool = Field(
         default=False, description="Exit when stdin closes: the orchestrator has died."
@@ -115,14 +150,13 @@ class BroadcastConfig(_FromEnv):
         return value
 
     @property
+    def listen_host(self) -> str:
+        return self.bind_host or self.host
+
+    @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
-
-
-def worker_secret(environ: dict[str, str] | None, name: str) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get(name) or None
 
 
 __all__ = [
@@ -135,5 +169,4 @@ __all__ = [
     "BroadcastConfig",
     "SymbolChange",
     "WorkerConfig",
-    "worker_secret",
 ]

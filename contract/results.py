@@ -26,8 +26,10 @@ import aiosqlite
 WRITER_BUSY_SECONDS = 10.0
 # Readers and `clear` give up sooner: a caller gets a clear "locked" error, not a long hang.
 READER_BUSY_SECONDS = 2.0
-# The database, its WAL companions, and the broadcast server's read position (cursor.py).
-COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-cursor")
+# The database, its WAL companions, the broadcast server's read position (cursor.py), the
+# writer's lock (lock.py) and the orchestrator's note of a stopped connection's subscriptions
+# (orchestrator/results.py).
+COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-cursor", "-lock", "-subscriptions")
 
 
 class Problem(StrEnum):

@@ -10,9 +10,15 @@ Current subscriptions: the worker prints the full list (`symbols`) after every s
 unsubscribe, ready and resubscribe, so adoption takes the latest such line of the provider's
 output (the label, written at start, is the fallback).
 
-Secrets come back only from where the runtime keeps them (`runtime.secrets`): the provider
-credential for restarts, the listeners' token for the broadcast server's. A token presented
-later that matches the record's hash is kept in memory (client.accepts_token).
+Secrets come back only from where the runtime keeps them (`runtime.secrets`; the Docker
+runtime keeps none): the provider credential for restarts, the listeners' token for the
+broadcast server's. Otherwise the credential comes from the tenant's configuration
+(`credentials`), and a connection that had one the successor cannot find asks for `api_key`
+when it restarts. A token presented later that matches the record's hash is kept in memory
+(client.accepts_token).
+
+Only the runtime's tenant's workers are listed (runtime/base.py), so adoption and its orphan
+reports never reach another tenant's containers.
 
 Not recoverable: a connection with no worker at all (stopped and not broadcasting) has no
 record left; its results file stays where it was.
@@ -20,14 +26,14 @@ record left; its results file stays where it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr, ValidationError
 
 from contract.config import API_KEY_ENV, AUTH_TOKEN_ENV
 from contract.status import Level, parse_line
-from providers import UnknownProvider, get_provider
+from providers import Provider, UnknownProvider, get_provider
 
 from . import console
 from .broadcast import BroadcastServer
@@ -40,6 +46,7 @@ from .runtime import Runtime, SurvivingWorker
 from .tokens import token_hash_matches
 
 Unexplained = tuple[SurvivingWorker, str]
+Credentials = Callable[[Provider], str | None]
 
 
 class AdoptionError(Exception):
@@ -84,7 +91,11 @@ def report(unexplained: Iterable[Unexplained]) -> None:
         )
 
 
-def adopt(runtime: Runtime, known: dict[str, WebSocketClient]) -> list[WebSocketClient]:
+def adopt(
+    runtime: Runtime,
+    known: dict[str, WebSocketClient],
+    credentials: Credentials = Provider.credential_from_env,
+) -> list[WebSocketClient]:
     """Clients for this instance's surviving workers that `known` does not hold."""
     found, stray = group(runtime.list_workers())
     unexplained: list[Unexplained] = [
@@ -106,7 +117,7 @@ def adopt(runtime: Runtime, known: dict[str, WebSocketClient]) -> list[WebSocket
             ]
             continue
         try:
-            client, rejected = rebuild(runtime, entry)
+            client, rejected = rebuild(runtime, entry, credentials)
         except AdoptionError as exc:
             unexplained += [(w, str(exc)) for w in (entry.provider, entry.broadcast) if w]
             continue
@@ -160,7 +171,9 @@ def last_error(lines: Sequence[str], worker: SurvivingWorker) -> str | None:
     return message or worker.state.describe()
 
 
-def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexplained]]:
+def rebuild(
+    runtime: Runtime, entry: Found, credentials: Credentials = Provider.credential_from_env
+) -> tuple[WebSocketClient, list[Unexplained]]:
     rejected: list[Unexplained] = []
     source = entry.provider or entry.broadcast
     assert source is not None
@@ -206,7 +219,7 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
     client = WebSocketClient(
         provider=provider,
         params=params,
-        api_key=api_key or provider.credential_from_env(),
+        api_key=api_key or credentials(provider),
         runtime=runtime,
         location=ResultsLocation(
             record.results_file,
@@ -219,7 +232,10 @@ def rebuild(runtime: Runtime, entry: Found) -> tuple[WebSocketClient, list[Unexp
         worker=worker,
         broadcast=server,
         last_error=error,
+        credential_lost=record.has_credential,
     )
+    if entry.provider is None:
+        client.restore_subscriptions()  # stopped on purpose: its last subscriptions
     if entry.provider is not None and not entry.provider.state.running:
         # feeddock removes the containers it stops, so this one ended on its own, unwatched:
         # supervision treats it as if it had just died.

@@ -6,23 +6,25 @@ REST routes and CLI commands are thin wrappers over these methods.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from providers import WebSocketData, WebSocketQueryParams
+from providers import Provider, WebSocketData, WebSocketQueryParams
 
 from . import lifecycle, simulators
 from .adopt import adopt
 from .client import WebSocketClient
-from .errors import AuthTokenError, StateError, WrongAuthTokenError
+from .errors import AuthTokenError, ParameterError, StateError, WrongAuthTokenError
 from .models import OBBject, WebSocketConnectionStatus
 from .registry import Registry
-from .results import ResultsLocation
+from .results import HOLDS, RESULTS_ROOT_ENV, ResultsLocation
 from .runtime import Runtime, select_runtime
 from .simulators import simulator_url
+from .tenant import check_tenant, tenant_from_env
 from .validation import (
     check_port,
     check_symbol,
@@ -73,11 +75,20 @@ def _respond(
     )
 
 
+Credentials = Callable[[Provider], str | None]
+
+
 class WebSocketsAPI:
     """Manage provider WebSocket connections: `obb.websockets`.
 
     `max_connections` caps how many connections this API holds (None: no cap); creates past
     it raise `CapacityError`, counted atomically with the names being created.
+
+    Tenancy: one API serves one tenant (`tenant`, default FEEDDOCK_TENANT, else the runtime's,
+    else `default`), with its own names, runtime (the tenant's containers only), results root
+    (`results_root`, default FEEDDOCK_RESULTS_ROOT: results files must be inside it) and
+    provider credentials (`credentials(provider)`, default the <PROVIDER>_API_KEY variable)
+    for connections created without `api_key` and for restarts after adoption.
     """
 
     def __init__(
@@ -86,12 +97,29 @@ class WebSocketsAPI:
         runtime: Runtime | None = None,
         *,
         max_connections: int | None = None,
+        tenant: str | None = None,
+        results_root: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if tenant is not None:
+            self.tenant = check_tenant(tenant)
+        else:
+            self.tenant = runtime.tenant if runtime is not None else tenant_from_env()
+        if runtime is not None and runtime.tenant != self.tenant:
+            raise ParameterError(
+                f"The runtime serves tenant {runtime.tenant!r}, not {self.tenant!r}.",
+                field="tenant",
+            )
         self.registry: Registry[WebSocketClient] = registry or Registry()
         self.max_connections = max_connections
         # When False, a connection to a caller's own `url` that fails says only that it
         # failed, not what the target answered (a server must not become a port scanner).
         self.reveal_url_failures = True
+        self.results_root = results_root or os.environ.get(RESULTS_ROOT_ENV) or None
+        # Each provider's own lookup (Alpaca joins a key id and a secret from two variables).
+        self.credentials: Credentials = credentials or (
+            lambda provider: provider.credential_from_env()
+        )
         self._runtime = runtime
         self._adopted = False
         self._adopt_lock = threading.Lock()
@@ -102,18 +130,22 @@ class WebSocketsAPI:
         """The runtime, chosen on first use; its surviving workers are adopted then, once."""
         with self._adopt_lock:
             if self._runtime is None:
-                self._runtime = select_runtime()
+                self._runtime = select_runtime(tenant=self.tenant)
             if not self._adopted:
                 self._adopted = True
                 known = {client.name: client for client in self.registry.all()}
-                for client in adopt(self._runtime, known):
+                for client in adopt(self._runtime, known, self.credentials):
                     self.registry.add(client)
+                    HOLDS.keep(client.results_file)
             return self._runtime
 
-    def _client(self, name: str, auth_token: str | None) -> WebSocketClient:
+    def _client(
+        self, name: str, auth_token: str | None, *, as_admin: bool = False
+    ) -> WebSocketClient:
         self.runtime  # noqa: B018 -- adopts surviving workers first
         client = self.registry.get(name)
-        check_token(client, auth_token)
+        if not as_admin:
+            check_token(client, auth_token)
         return client
 
     # -- endpoints ----------------------------------------------------------------------------
@@ -136,11 +168,19 @@ class WebSocketsAPI:
             api_key = params.api_key.get_secret_value() if params.api_key else None
             if params.url is None and spec.simulated_by_default:
                 params = params.model_copy(update={"url": simulator_url(spec)})
-            location = ResultsLocation.allocate(name, params.results_file, params.table_name)
+            location = ResultsLocation.allocate(
+                name, params.results_file, params.table_name, root=self.results_root
+            )
+            try:
+                HOLDS.claim(location.path)
+            except BaseException:
+                if location.temp_dir:  # ours alone; a file in use is someone else's
+                    location.discard()
+                raise
             client = WebSocketClient(
                 provider=spec,
                 params=params,
-                api_key=api_key or spec.credential_from_env(),
+                api_key=api_key or self.credentials(spec),
                 runtime=runtime,
                 location=location,
                 describe_failures=self.reveal_url_failures or "url" not in kwargs,
@@ -152,6 +192,7 @@ class WebSocketsAPI:
                     client.start_broadcasting()
             except BaseException:
                 client.teardown()
+                HOLDS.release(location.path)
                 raise
             slot.fill(client)
         return _respond(
@@ -169,18 +210,26 @@ class WebSocketsAPI:
         return _respond("get_client", started, client, provider=client.provider.name)
 
     def get_client_status(
-        self, name: str = "all", auth_token: str | None = None
+        self, name: str = "all", auth_token: str | None = None, *, as_admin: bool = False
     ) -> OBBject[list[WebSocketConnectionStatus]]:
-        """Status of one connection, or of every connection the token may see (`"all"`)."""
+        """Status of one connection, or of every connection the token may see (`"all"`).
+
+        `as_admin` (the REST admin key) sees every connection, whatever its token.
+        """
         started = _now()
         self.runtime  # noqa: B018 -- adopts surviving workers first
         if name == "all":
-            clients = [c for c in self.registry.all() if c.accepts_token(auth_token)]
+            clients = [c for c in self.registry.all() if as_admin or c.accepts_token(auth_token)]
         else:
-            clients = [self._client(name, auth_token)]
+            clients = [self._client(name, auth_token, as_admin=as_admin)]
         return _respond(
             "get_client_status", started, [c.status() for c in clients], arguments={"name": name}
         )
+
+    @staticmethod
+    def status_response(name: str, rows: list[Any]) -> OBBject[list[Any]]:
+        """A `get_client_status` response around rows built elsewhere (the REST admin's)."""
+        return _respond("get_client_status", _now(), rows, arguments={"name": name})
 
     def results_location(self, name: str, auth_token: str | None = None) -> ResultsLocation:
         """Where a connection's records are (for readers on an event loop, e.g. REST)."""
@@ -264,14 +313,21 @@ class WebSocketsAPI:
         )
 
     def restart_connection(
-        self, name: str, auth_token: str | None = None
+        self, name: str, auth_token: str | None = None, api_key: str | None = None
     ) -> OBBject[WebSocketConnectionStatus]:
         """Start the provider connection again with its current subscriptions.
 
         A running connection is stopped first: providers allow one connection per key.
+        `api_key` replaces the provider credential (needed after an orchestrator that kept no
+        credential took the connection over, unless the tenant's configuration has it).
         """
         started = _now()
         client = self._client(name, auth_token)
+        if not api_key and client.credential_lost:  # the tenant's configuration may have it
+            api_key = self.credentials(client.provider)
+        if api_key:
+            client.use_api_key(api_key)
+        client.require_credential()  # before stopping what runs
         client.disconnect()
         client.connect()
         return _respond(
@@ -317,12 +373,18 @@ class WebSocketsAPI:
             raise StateError(f"Connection {name!r} is not broadcasting.")
         return _respond("stop_broadcasting", started, client.status(), arguments={"name": name})
 
-    def kill(self, name: str, auth_token: str | None = None) -> OBBject[str]:
-        """Stop everything the connection runs, forget it, and delete its temp results."""
+    def kill(
+        self, name: str, auth_token: str | None = None, *, as_admin: bool = False
+    ) -> OBBject[str]:
+        """Stop everything the connection runs, forget it, and delete its temp results.
+
+        `as_admin` (the REST admin key) kills without the connection's token.
+        """
         started = _now()
-        client = self._client(name, auth_token)
+        client = self._client(name, auth_token, as_admin=as_admin)
         client.teardown()
         self.registry.remove(name)
+        HOLDS.release(client.results_file)
         # Workers of the connection that no handle tracked (left by a crash) go too.
         self.runtime.remove_connection(name)
         return _respond("kill", started, f"Clients {name} killed.", arguments={"name": name})
@@ -350,6 +412,7 @@ class WebSocketsAPI:
                 else:
                     client.teardown()
             self.registry.remove(client.name)
+            HOLDS.release(client.results_file)
         simulators.stop_all()
 
 

@@ -45,7 +45,7 @@ def build(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show only the result.")] = False,
 ) -> None:
-    """Build the provider and broadcast images from this checkout (offline, with progress)."""
+    """Build the provider and broadcast images, from this checkout or from the installed package."""
     from . import images
 
     def progress(line: str) -> None:
@@ -56,7 +56,7 @@ def build(
         built = images.build(role or images.ROLES, base=base_image, tag=tag, progress=progress)
     except FeeddockError as exc:
         raise _fail(exc) from None
-    console.print(f"Built: {', '.join(built)}", highlight=False)
+    console.print(f"Built: {', '.join(built)}", highlight=False, soft_wrap=True)
 
 
 def _runtime() -> DockerRuntime:

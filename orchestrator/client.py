@@ -33,12 +33,14 @@ from providers import Provider, WebSocketData, WebSocketQueryParams, split_symbo
 
 from . import console
 from .broadcast import BroadcastServer, broadcast_config
-from .errors import StateError
+from .errors import ParameterError, StateError
 from .models import WebSocketConnectionStatus
+from .monitor import WorkerMonitor
 from .provider_worker import ProviderWorker
 from .record import ConnectionRecord
 from .results import ResultsLocation
-from .runtime import LaunchSpec, Runtime, WorkerState
+from .runtime import LaunchSpec, Role, Runtime, WorkerState
+from .stats import ConnectionMetrics, connection_metrics
 from .supervision import Supervisor
 from .tokens import hash_token, secure_equal, token_hash_matches
 
@@ -66,12 +68,15 @@ class WebSocketClient:
         broadcast: BroadcastServer | None = None,
         last_error: str | None = None,
         describe_failures: bool = True,
+        credential_lost: bool = False,
     ) -> None:
         self.provider = provider
         self.params = params
         self.runtime = runtime
         self.location = location
         self._api_key = api_key
+        # Adopted with a credential nobody kept (the Docker runtime keeps none): ask for it.
+        self._credential_lost = credential_lost and api_key is None
         token = params.auth_token.get_secret_value() if params.auth_token else None
         # What travels in labels instead of the token (record.py).
         self.token_hash = token_hash or (hash_token(token) if token else None)
@@ -153,6 +158,7 @@ class WebSocketClient:
             temp_dir=self.location.temp_dir,
             token_hash=self.token_hash,
             results_created=self.location.created,
+            has_credential=self._api_key is not None or self._credential_lost,
         )
 
     # -- provider worker ------------------------------------------------------------------
@@ -223,6 +229,26 @@ class WebSocketClient:
             secrets={API_KEY_ENV: self._api_key} if self._api_key else {},
         )
 
+    def use_api_key(self, api_key: str) -> None:
+        """The provider credential for the next start."""
+        with self._lock:
+            self._api_key, self._credential_lost = api_key, False
+
+    @property
+    def credential_lost(self) -> bool:
+        return self._credential_lost
+
+    def require_credential(self) -> None:
+        """Refuse to start a worker whose credential was lost (adopted, kept nowhere)."""
+        if self._credential_lost:
+            raise ParameterError(
+                f"Connection {self.name!r} was taken over from an earlier orchestrator and "
+                "its provider credential was kept nowhere. Give api_key to "
+                "restart_connection, or configure the tenant's credential for "
+                f"{self.provider.name} (tenants file, or ${self.provider.credential_env}).",
+                field="api_key",
+            )
+
     def connect(self, timeout: float | None = None) -> None:
         """Start the provider worker; return once it streams, or raise why it cannot."""
         with self._lock:
@@ -233,6 +259,7 @@ class WebSocketClient:
             self._start_provider(timeout)
 
     def _start_provider(self, timeout: float | None = None) -> None:
+        self.require_credential()
         self._forget_worker()
         wait = connect_timeout() if timeout is None else timeout
         try:
@@ -291,6 +318,18 @@ class WebSocketClient:
         if worker is not None:
             self._symbols = worker.monitor.latest_symbols() or self._symbols
             self._last_error = worker.last_error
+            self._save_subscriptions()
+
+    def _save_subscriptions(self) -> None:
+        pending = [change.model_dump() for change in self._pending]
+        self.location.save_subscriptions(self._symbols, pending)
+
+    def restore_subscriptions(self) -> None:
+        """Take the subscriptions a stopped connection had (adoption; see results.py)."""
+        saved = self.location.load_subscriptions()
+        if saved is not None:
+            self._symbols = saved[0]
+            self._pending = [SymbolChange.model_validate(change) for change in saved[1]]
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -300,6 +339,7 @@ class WebSocketClient:
             worker = self._worker
             if worker is None or not worker.is_running:
                 self._pending.append(SymbolChange(action=action, symbols=wanted))
+                self._save_subscriptions()
                 return [f"{self.name} is not running: the change applies when it is restarted."]
             ack = worker.change(action, wanted)
             unchanged = [str(s) for s in ack.get("unchanged") or []]
@@ -414,6 +454,31 @@ class WebSocketClient:
 
     # -- status and teardown --------------------------------------------------------------
 
+    def monitors(self) -> dict[Role, WorkerMonitor]:
+        """The monitors of the running workers, by role: their counters and their last lines."""
+        found: dict[Role, WorkerMonitor] = {}
+        if self._worker is not None and self._worker.is_running:
+            found["provider"] = self._worker.monitor
+        if self._broadcast is not None and self._broadcast.is_running:
+            found["broadcast"] = self._broadcast.monitor
+        return found
+
+    def metrics(self) -> ConnectionMetrics:
+        """The counters the running workers last reported (stats.py), with their labels."""
+        # The labels of this connection's series in GET /metrics.
+        labels = {
+            "tenant": self.runtime.tenant,
+            "connection": self.name,
+            "provider": self.provider.name,
+        }
+        monitors = self.monitors()
+        provider, broadcast = monitors.get("provider"), monitors.get("broadcast")
+        return connection_metrics(
+            labels,
+            provider.stats if provider is not None else None,
+            broadcast.stats if broadcast is not None else None,
+        )
+
     def status(self) -> WebSocketConnectionStatus:
         return WebSocketConnectionStatus(
             name=self.name,
@@ -430,6 +495,7 @@ class WebSocketClient:
             health=self.health,
             last_error=self._status_error(),
             restarts=self.supervisor.restarts,
+            metrics=self.metrics(),
         )
 
     def discard_results(self) -> None:

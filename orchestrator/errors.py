@@ -6,13 +6,15 @@
     ├── ConnectionExistsError              the name is taken
     ├── ConnectionNotFoundError (LookupError)
     ├── AuthTokenError (PermissionError)   the connection's auth_token is missing
-    │   └── WrongAuthTokenError            ... or does not match
+    │   ├── WrongAuthTokenError            ... or does not match
+    │   └── ForbiddenError                 the caller's key may not do this at all
     ├── CapacityError                      a connection cap is reached
     ├── SymbolError                        a subscribe/unsubscribe the connection cannot apply
     ├── StateError                         the call does not fit the connection's state
     ├── PortInUseError                     the broadcast port is taken
     ├── ResultsError                       the results file cannot be read or changed
     │   ├── ResultsLockedError             another connection holds its lock
+    │   │   └── ResultsInUseError          another connection writes it (any tenant)
     │   ├── StorageFullError               the disk holding it is full
     │   └── ResultsUnavailableError        it cannot be opened, or is damaged
     ├── ProviderError                      the provider side failed
@@ -75,6 +77,10 @@ class WrongAuthTokenError(AuthTokenError):
     pass
 
 
+class ForbiddenError(AuthTokenError):
+    pass
+
+
 class CapacityError(FeeddockError):
     pass
 
@@ -96,6 +102,10 @@ class ResultsError(FeeddockError):
 
 
 class ResultsLockedError(ResultsError):
+    pass
+
+
+class ResultsInUseError(ResultsLockedError):
     pass
 
 
@@ -141,10 +151,12 @@ __all__ = [
     "ConnectionExistsError",
     "ConnectionNotFoundError",
     "FeeddockError",
+    "ForbiddenError",
     "ParameterError",
     "PortInUseError",
     "ProviderError",
     "ResultsError",
+    "ResultsInUseError",
     "ResultsLockedError",
     "ResultsUnavailableError",
     "RuntimeUnavailableError",

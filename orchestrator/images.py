@@ -1,13 +1,18 @@
 """Build the two worker images (`feeddock images build`), offline, with progress.
 
+From a source checkout (an editable install included):
+
     scripts/wheelhouse.sh  -> .cache/wheelhouse   the feeddock wheel and its dependencies
     scripts/base-image.sh  -> BASE_IMAGE          python:3.11-slim, or a local debootstrap image
     docker build --network host -f provider_image/Dockerfile  -> feeddock-provider:latest
     docker build --network host -f broadcast_image/Dockerfile -> feeddock-broadcast:latest
 
-Building needs a source checkout (the Dockerfiles and scripts are not in the wheel). The wheel
-is built with a fixed SOURCE_DATE_EPOCH, so an unchanged tree gives a byte-identical wheel and
-Docker's layer cache makes a repeated build take seconds. Both Dockerfiles share their install
+The wheel is built with a fixed SOURCE_DATE_EPOCH, so an unchanged tree gives a byte-identical
+wheel and Docker's layer cache makes a repeated build take seconds.
+
+From an installed wheel (no checkout): the Dockerfiles are package data, and the installed
+version itself is packed into the image's wheelhouse (image_context.py); the base image is
+`--base-image`, $FEEDDOCK_BASE_IMAGE or python:3.11-slim. Both Dockerfiles share their install
 layers: the second image costs almost nothing.
 """
 
@@ -16,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import image_context
 from .errors import ParameterError, RuntimeUnavailableError
 from .runtime.base import Role
 
@@ -31,18 +38,12 @@ SOURCE_DATE_EPOCH = "315532800"
 Progress = Callable[[str], None]
 
 
-def project_root() -> Path:
-    """The source checkout this orchestrator runs from (Dockerfiles and scripts included)."""
+def source_checkout() -> Path | None:
+    """The source checkout this orchestrator runs from, or None for an installed wheel."""
     root = Path(__file__).resolve().parent.parent
-    if (
-        not all((root / f"{role}_image" / "Dockerfile").is_file() for role in ROLES)
-        or not (root / "pyproject.toml").is_file()
-    ):
-        raise RuntimeUnavailableError(
-            f"Building images needs a feeddock source checkout; {root} has no Dockerfiles. "
-            "Clone the repository and run `feeddock images build` there."
-        )
-    return root
+    needed = [root / "pyproject.toml", root / "scripts" / "wheelhouse.sh"]
+    needed += [root / f"{role}_image" / "Dockerfile" for role in ROLES]
+    return root if all(path.is_file() for path in needed) else None
 
 
 def _run_script(root: Path, script: str, progress: Progress) -> str:
@@ -105,13 +106,20 @@ def build(
             field="role",
             allowed=ROLES,
         )
-    root = project_root()
+    root = source_checkout()
     runtime = DockerRuntime()
+    scratch = tempfile.TemporaryDirectory(prefix="feeddock-images-")
     try:
         runtime.connect()  # fail early when no engine answers
-        progress("[images] building the wheelhouse (scripts/wheelhouse.sh)")
-        _run_script(root, "wheelhouse.sh", progress)
-        chosen = base_image(root, base, progress)
+        if root is not None:
+            progress("[images] building the wheelhouse (scripts/wheelhouse.sh)")
+            _run_script(root, "wheelhouse.sh", progress)
+            chosen = base_image(root, base, progress)
+        else:
+            progress("[images] no source checkout: building from the installed feeddock")
+            root = Path(scratch.name)
+            image_context.prepare(root, progress)
+            chosen = base or os.environ.get(BASE_IMAGE_ENV) or DEFAULT_BASE_IMAGE
         progress(f"[images] base image: {chosen}")
         built = []
         for role in ROLES:
@@ -135,6 +143,7 @@ def build(
         return built
     finally:
         runtime.close()
+        scratch.cleanup()
 
 
-__all__ = ["ROLES", "base_image", "build", "project_root"]
+__all__ = ["ROLES", "base_image", "build", "source_checkout"]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .stats import ConnectionMetrics
+
 if TYPE_CHECKING:
     import pandas
 
@@ -20,6 +22,8 @@ class WebSocketConnectionStatus(BaseModel):
     `health`: ok | degraded | restarting | stopped | failed (see orchestrator/client.py);
     `last_error`: what is wrong now while it runs, or why it stopped; `restarts`: automatic
     restarts of its workers so far.
+    `metrics`: the counters the connection's workers last reported (`ConnectionMetrics`);
+    the same numbers `GET /metrics` serves.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -38,6 +42,7 @@ class WebSocketConnectionStatus(BaseModel):
     health: Literal["ok", "degraded", "restarting", "stopped", "failed"] = "ok"
     last_error: str | None = None
     restarts: int = 0
+    metrics: ConnectionMetrics | None = None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value}" for key, value in self.model_dump().items())

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from contract.status import Level, Status, human_part, parse_line
 
 from . import console
+from .logtail import LogTail
 from .runtime import WorkerState
+from .stats import StatsHistory
 
 # Events after which a worker will not become ready on its own.
-FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error"})
+FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error", "results_in_use"})
 ERROR_EVENTS = frozenset({"provider_error", "write_failed", "bad_command"})
 READY_EVENTS = frozenset({"ready", "resubscribed"})
 # Health: what a status event says is wrong now, and what says it is right again.
@@ -38,6 +40,8 @@ CLEARS = {
 # A provider's error notice (a refused symbol, a rate limit) keeps the connection degraded
 # this long unless the worker reports recovery first.
 PROVIDER_ERROR_SECONDS = 60.0
+# Periodic counters (stats.py): kept for metrics, not shown to the user every few seconds.
+STATS_EVENT = "stats"
 LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
 HISTORY = 500
 
@@ -55,13 +59,19 @@ class WorkerMonitor:
         self.fatal_event: Status | None = None
         # kind -> (message, when): what is wrong right now (see PROBLEM_OF and CLEARS).
         self._problems: dict[str, tuple[str, float]] = {}
+        self.stats = StatsHistory()
+        self.log = LogTail()
         self._cond = threading.Condition()
         self._exit_listeners: list[ExitListener] = []
 
     # -- the sink ---------------------------------------------------------------------------
 
     def on_line(self, line: str) -> None:
+        self.log.add(line)
         status = parse_line(line)
+        if status is not None and status.event == STATS_EVENT:
+            self.stats.add(status.data)
+            return
         if self.echo and line.strip():
             level = LOG_LEVELS[status.level] if status is not None else logging.INFO
             console.show(human_part(line), level)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from contract.commands import Action, encode_command
 from contract.status import Status
 
-from .errors import UnauthorizedError, WorkerError
+from .errors import ResultsInUseError, UnauthorizedError, WorkerError
 from .monitor import WorkerMonitor
 from .runtime import LaunchSpec, Runtime, SurvivingWorker, WorkerHandle, WorkerState
 
@@ -47,13 +47,15 @@ class ProviderWorker:
         handle = runtime.start(spec, monitor)
         worker = cls(handle, monitor, spec.connection)
 
+        def failed_connects() -> int:
+            return sum(1 for s in monitor.events if s.event == "reconnecting")
+
         def settled() -> bool:
-            failed = sum(1 for s in monitor.events if s.event == "reconnecting")
             return (
                 monitor.ready
                 or monitor.exited
                 or monitor.fatal_event is not None
-                or (failed >= FAILED_CONNECTS_BEFORE_READY)
+                or failed_connects() >= FAILED_CONNECTS_BEFORE_READY
             )
 
         monitor.wait_for(settled, timeout)
@@ -70,10 +72,17 @@ class ProviderWorker:
             raise UnauthorizedError(
                 f"{provider} refused the credentials for {spec.connection!r}: {fatal.message}"
             )
+        if fatal is not None and fatal.event == "results_in_use":  # the worker's own lock
+            raise ResultsInUseError(fatal.message)
+        if failed_connects() >= FAILED_CONNECTS_BEFORE_READY:
+            raise WorkerError(
+                f"Connection {spec.connection!r} could not connect "
+                f"({FAILED_CONNECTS_BEFORE_READY} attempts): {reason}"
+            )
         if not monitor.exited or state.exit_code in (0, None):
             raise WorkerError(
-                f"Connection {spec.connection!r} was not ready"
-                + (f": {reason}" if reason else f" within {timeout:g} s.")
+                f"Connection {spec.connection!r} was not ready within {timeout:g} s"
+                + (f": {reason}" if reason else ".")
             )
         reason = reason or "the worker stopped before it was ready"
         raise WorkerError(f"Connection {spec.connection!r} failed: {reason}")

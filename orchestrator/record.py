@@ -4,15 +4,22 @@ Docker connections outlive the process that created them, so the record travels 
 containers, as labels (the only place label names are spelled):
 
     feeddock.connection / .role / .orchestrator   set by the runtime for every worker
+    feeddock.tenant                               set by the runtime for every worker; a
+                                                  worker without it (made before tenants
+                                                  existed) belongs to the `default` tenant
     feeddock.provider, feeddock.results_file      provider name, results path
     feeddock.params                               query parameters as JSON, without secrets
     feeddock.symbols                              subscriptions when the container started
     feeddock.temp_dir                             the temp directory feeddock created, if any
     feeddock.results_created                      "1" when feeddock created the results file
     feeddock.auth_token_hash                      sha256:<salt>:<hex>; never the token itself
+    feeddock.credential                           "1" when the provider worker was given a
+                                                  credential (never the credential itself)
     feeddock.broadcast_address                    ws://host:port (broadcast containers)
     feeddock.broadcast_config                     its configuration, to restart it (no secret)
     feeddock.schema                               the version of this encoding
+    feeddock.network                              on a Docker network feeddock created: the
+                                                  tenant it was created for
 """
 
 from __future__ import annotations
@@ -22,9 +29,14 @@ from typing import Any
 
 import orjson
 
+from .tenant import DEFAULT_TENANT
+
 CONNECTION_LABEL = "feeddock.connection"
 ROLE_LABEL = "feeddock.role"
 INSTANCE_LABEL = "feeddock.orchestrator"
+TENANT_LABEL = "feeddock.tenant"
+CREDENTIAL_LABEL = "feeddock.credential"
+NETWORK_LABEL = "feeddock.network"
 PROVIDER_LABEL = "feeddock.provider"
 RESULTS_LABEL = "feeddock.results_file"
 PARAMS_LABEL = "feeddock.params"
@@ -37,6 +49,11 @@ CONFIG_LABEL = "feeddock.broadcast_config"
 SCHEMA_LABEL = "feeddock.schema"
 IMAGE_LABEL = "feeddock.image"
 SCHEMA = "1"
+
+
+def tenant_of(labels: dict[str, str]) -> str:
+    """The tenant a worker belongs to (workers from before tenants existed: `default`)."""
+    return labels.get(TENANT_LABEL) or DEFAULT_TENANT
 
 
 class RecordError(ValueError):
@@ -54,6 +71,8 @@ class ConnectionRecord:
     token_hash: str | None = None
     # Whether feeddock created the results file (it never deletes one the user brought).
     results_created: bool = False
+    # Whether the provider worker had a credential: a successor that cannot recover it asks.
+    has_credential: bool = False
 
     def labels(self) -> dict[str, str]:
         labels = {
@@ -69,6 +88,8 @@ class ConnectionRecord:
         labels[CREATED_LABEL] = "1" if self.results_created else "0"
         if self.token_hash:
             labels[TOKEN_HASH_LABEL] = self.token_hash
+        if self.has_credential:
+            labels[CREDENTIAL_LABEL] = "1"
         return labels
 
     @classmethod
@@ -94,6 +115,7 @@ class ConnectionRecord:
             token_hash=labels.get(TOKEN_HASH_LABEL) or None,
             # Records from before this label: only a temp file is known to be ours.
             results_created=labels.get(CREATED_LABEL) == "1" or bool(labels.get(TEMP_DIR_LABEL)),
+            has_credential=labels.get(CREDENTIAL_LABEL) == "1",
         )
 
     def same_connection(self, other: ConnectionRecord) -> bool:
@@ -111,8 +133,10 @@ __all__ = [
     "CONFIG_LABEL",
     "CONNECTION_LABEL",
     "CREATED_LABEL",
+    "CREDENTIAL_LABEL",
     "IMAGE_LABEL",
     "INSTANCE_LABEL",
+    "NETWORK_LABEL",
     "PARAMS_LABEL",
     "PROVIDER_LABEL",
     "RESULTS_LABEL",
@@ -121,7 +145,9 @@ __all__ = [
     "SCHEMA_LABEL",
     "SYMBOLS_LABEL",
     "TEMP_DIR_LABEL",
+    "TENANT_LABEL",
     "TOKEN_HASH_LABEL",
     "ConnectionRecord",
     "RecordError",
+    "tenant_of",
 ]

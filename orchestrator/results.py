@@ -2,23 +2,90 @@
 
 The SQL is the contract's (contract/results.py); here SQLite problems become the exception
 tree's `ResultsError`s, and temp locations are created and removed.
+
+Results roots. A tenant may have a results root (`WebSocketsAPI(results_root=...)`, a tenants
+file's `results_root`, or FEEDDOCK_RESULTS_ROOT): its temp results are made inside it, and a
+`results_file` that resolves outside it (symbolic links followed) is refused.
+
+Held files. A results file belongs to one connection at a time, whatever its tenant: `HOLDS`
+knows the files this process's connections hold (every tenant's `WebSocketsAPI`), and the
+provider worker's lock (contract/lock.py) those of workers anywhere on the machine. A file
+held either way is refused with `ResultsInUseError`, which never says by whom.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
+
+from contract import lock
 from contract import results as store
 from providers import WebSocketData
 
-from .errors import ParameterError, results_failure
+from .errors import ParameterError, ResultsInUseError, results_failure
 
 T = TypeVar("T")
+RESULTS_ROOT_ENV = "FEEDDOCK_RESULTS_ROOT"
+
+
+def inside_root(results_file: str, root: str) -> Path:
+    """`results_file` resolved (symbolic links followed), or a ParameterError if outside."""
+    base = Path(root).resolve()
+    resolved = Path(results_file).resolve()
+    if base not in resolved.parents:
+        raise ParameterError(
+            f"Invalid parameters: 'results_file' must be inside {base} on this server.",
+            field="results_file",
+        )
+    return resolved
+
+
+class Holds:
+    """The results files held by this process's connections, by resolved path."""
+
+    def __init__(self) -> None:
+        self._paths: set[str] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(path: str) -> str:
+        return os.path.realpath(path)
+
+    def claim(self, path: str) -> None:
+        """Hold `path` for a new connection, or refuse it if anyone holds it."""
+        key = self.key(path)
+        with self._lock:
+            if key in self._paths or lock.is_held(path):
+                raise ResultsInUseError(
+                    f"The results file {path} is in use by another connection; choose another "
+                    "results_file."
+                )
+            self._paths.add(key)
+
+    def keep(self, path: str) -> None:
+        """Hold `path` for a connection that already writes it (adoption)."""
+        with self._lock:
+            self._paths.add(self.key(path))
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            self._paths.discard(self.key(path))
+
+    def __contains__(self, path: str) -> bool:
+        with self._lock:
+            return self.key(path) in self._paths
+
+
+HOLDS = Holds()
 
 
 @dataclass(frozen=True)
@@ -35,10 +102,17 @@ class ResultsLocation:
         return str(Path(self.path).parent)
 
     @classmethod
-    def allocate(cls, name: str, results_file: str | None, table: str) -> ResultsLocation:
-        """The user's `results_file`, or a new temp directory for this connection."""
+    def allocate(
+        cls, name: str, results_file: str | None, table: str, *, root: str | None = None
+    ) -> ResultsLocation:
+        """The user's `results_file`, or a new temp directory for this connection.
+
+        With a `root`, both are inside it (module docstring).
+        """
+        if root is not None:
+            Path(root).mkdir(parents=True, exist_ok=True)
         if results_file:
-            path = Path(results_file)
+            path = inside_root(results_file, root) if root is not None else Path(results_file)
             if path.is_dir():
                 raise ParameterError(
                     f"Invalid parameters: 'results_file' {str(path)!r} is a directory; "
@@ -47,7 +121,7 @@ class ResultsLocation:
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
             return cls(str(path), table, created=not path.exists())
-        temp_dir = tempfile.mkdtemp(prefix=f"feeddock-{name}-")
+        temp_dir = tempfile.mkdtemp(prefix=f"feeddock-{name}-", dir=root)
         return cls(str(Path(temp_dir) / "results.db"), table, temp_dir=temp_dir)
 
     # -- reads and changes ----------------------------------------------------------------
@@ -76,6 +150,29 @@ class ResultsLocation:
     def clear(self) -> int:
         return self._translated(lambda: store.clear(self.path, self.table))
 
+    # -- the subscriptions of a stopped connection ----------------------------------------
+    # A running worker reports its subscriptions in its output, and a container's labels
+    # hold them as they were at its start. Once the provider worker is stopped (and its
+    # container removed) only this small file, beside the results, still knows them, so
+    # another orchestrator process can restart the connection as it was.
+
+    @property
+    def subscriptions_path(self) -> Path:
+        return Path(self.path + "-subscriptions")
+
+    def save_subscriptions(self, symbols: list[str], pending: list[dict[str, object]]) -> None:
+        temp = self.subscriptions_path.with_name(f"{self.subscriptions_path.name}.{os.getpid()}")
+        with contextlib.suppress(OSError):  # best effort: a full disk must not stop a stop
+            temp.write_bytes(orjson.dumps({"symbols": symbols, "pending": pending}))
+            temp.replace(self.subscriptions_path)
+
+    def load_subscriptions(self) -> tuple[list[str], list[dict[str, object]]] | None:
+        try:
+            saved = orjson.loads(self.subscriptions_path.read_bytes())
+            return list(saved["symbols"]), list(saved["pending"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+
     def discard(self) -> bool:
         """Remove the file unless the user brought it; True when it was removed."""
         if not self.created:
@@ -86,4 +183,4 @@ class ResultsLocation:
         return True
 
 
-__all__ = ["ResultsLocation"]
+__all__ = ["HOLDS", "RESULTS_ROOT_ENV", "Holds", "ResultsLocation", "inside_root"]

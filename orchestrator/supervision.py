@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import console
-from .errors import RuntimeUnavailableError
+from .errors import ParameterError, RuntimeUnavailableError
 
 RestartPolicy = Literal["on-failure", "no"]
 Part = Literal["provider", "broadcast"]
@@ -164,6 +164,9 @@ class Supervisor:
                 state.timer.daemon = True
                 state.timer.start()
                 console.show(f"feeddock WARNING: {self.connection} {part}: {exc}; retrying")
+                return
+            except ParameterError as exc:  # e.g. a credential kept nowhere: only a person can help
+                state.restarting, state.failed = False, str(exc)
                 return
             except Exception as exc:  # the restart failed: it counts like another exit
                 self.exited(

@@ -12,11 +12,15 @@ import contextlib
 import logging
 import signal
 import time
+from http.client import HTTPException
 from typing import Any
+from urllib.error import HTTPError
 from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.client import backoff
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from contract.commands import Command, CommandError, parse_command
 from contract.config import WorkerConfig
@@ -31,7 +35,7 @@ from providers import (
     Unauthorized,
     get_provider,
 )
-from providers.protocol import Message
+from providers.protocol import Message, TokenRequest
 
 from .control import open_stdin
 from .health import beat
@@ -43,6 +47,16 @@ EXIT_UNAUTHORIZED = 3
 EXIT_PROVIDER = 4
 WARNING_INTERVAL_SECONDS = 1.0
 DEFAULT_CONNECT_KWARGS: dict[str, Any] = {"max_size": 2**24, "open_timeout": 10, "close_timeout": 1}
+
+
+def http_get(request: TokenRequest, timeout: float = 10.0) -> tuple[int, bytes]:
+    """GET with the stdlib (called in a thread): the status and body, error statuses included."""
+    try:
+        with urlopen(Request(request.url, headers=dict(request.headers)), timeout=timeout) as reply:
+            return int(reply.status), reply.read(65536)
+    except HTTPError as exc:
+        with exc:
+            return exc.code, exc.read(65536)
 
 
 def public_url(url: str) -> str:
@@ -93,6 +107,9 @@ class Worker:
         self.invalid_count = 0
         self._reported = (0, 0)
         self._last_warning = 0.0
+        self._token_request = self.protocol.token_request()
+        self._token_at: float | None = None  # monotonic time of the last token
+        self._token_fresh = False  # no connection has opened with it yet
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -130,32 +147,93 @@ class Worker:
     # -- provider connection ----------------------------------------------------------------
 
     async def _stream(self) -> None:
-        url = self.protocol.url()
         logger = logging.getLogger("feeddock.websockets")
         logger.setLevel(logging.INFO)
         logger.propagate = False
         logger.addHandler(_ReconnectLog(self.reporter))
         kwargs = {**DEFAULT_CONNECT_KWARGS, **(self.params.connect_kwargs or {}), "logger": logger}
-        self.reporter.info("connecting", f"Connecting to {public_url(url)}")
-        try:
-            async for connection in connect(url, **kwargs):
-                self.connection, self.authorized = connection, False
-                try:
-                    await self._session(connection)
-                except ConnectionClosed as exc:
-                    self._disconnected(exc)
-                else:
-                    if not self.stopping.is_set():
-                        self._disconnected(None)
-                finally:
-                    self.connection, self.authorized = None, False
-                if self.stopping.is_set():
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a fatal connect error (bad URL, HTTP 401/403, ...)
-            self.reporter.error("fatal", f"Cannot connect to {public_url(url)}: {exc}")
-            self._fail(EXIT_PROVIDER)
+        # The outer loop only turns for providers with an access token in the URL (Intrinio):
+        # a new token before reconnecting once it is old, or once the server refused it.
+        while await self._token_ready():
+            url = self.protocol.url()
+            self.reporter.info("connecting", f"Connecting to {public_url(url)}")
+            try:
+                async for connection in connect(url, **kwargs):
+                    self.connection, self.authorized = connection, False
+                    self._token_fresh = False
+                    try:
+                        await self._session(connection)
+                    except ConnectionClosed as exc:
+                        self._disconnected(exc)
+                    else:
+                        if not self.stopping.is_set():
+                            self._disconnected(None)
+                    finally:
+                        self.connection, self.authorized = None, False
+                    if self.stopping.is_set():
+                        return
+                    if self._token_due():
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a fatal connect error (bad URL, HTTP 401/403, ...)
+                if self._token_refused(exc):
+                    continue
+                self.reporter.error("fatal", f"Cannot connect to {public_url(url)}: {exc}")
+                self._fail(EXIT_PROVIDER)
+                return
+
+    # -- access tokens (providers whose `token_request()` is not None) ----------------------
+
+    def _token_due(self) -> bool:
+        if self._token_request is None:
+            return False
+        max_age = self.protocol.token_max_age
+        age = time.monotonic() - (self._token_at or 0.0)
+        return self._token_at is None or (max_age is not None and age >= max_age)
+
+    def _token_refused(self, exc: Exception) -> bool:
+        """True when the handshake refused our access token: an old one is forgotten (the next
+        turn fetches another); a refused new one is the provider's refusal."""
+        refused = isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403)
+        if not refused or self._token_request is None:
+            return False
+        if self._token_fresh:
+            message = f"UnauthorizedError -> the server refused a new access token: {exc}"
+            self.reporter.error("unauthorized", message)
+            self._fail(EXIT_UNAUTHORIZED)
+        else:
+            self.reporter.warning("reconnecting", f"Access token refused ({exc}); getting another")
+            self._token_at = None
+        return True
+
+    async def _token_ready(self) -> bool:
+        """Fetch a token when one is due (retrying network errors with backoff); False: stop."""
+        request, delays = self._token_request, backoff()
+        if request is None or not self._token_due():
+            return not self.stopping.is_set()
+        while not self.stopping.is_set():
+            try:
+                status, body = await asyncio.to_thread(http_get, request)
+            except (OSError, ValueError, HTTPException) as exc:  # network errors (URLError too)
+                event: Event = ProviderError(f"token request failed: {exc}")
+            else:
+                event = self.protocol.token_reply(status, body)
+            if isinstance(event, Unauthorized):
+                self.reporter.error("unauthorized", f"UnauthorizedError -> {event.message}")
+                self._fail(EXIT_UNAUTHORIZED)
+            elif isinstance(event, ProviderError) and event.fatal:
+                self.reporter.error("provider_error", event.message, fatal=True)
+                self._fail(EXIT_PROVIDER)
+            elif isinstance(event, ProviderError):
+                delay = next(delays)
+                self.reporter.warning("reconnecting", f"{event.message}; retrying in {delay:.1f} s")
+                await asyncio.sleep(delay)
+            else:
+                self.reporter.info("token", getattr(event, "message", "Access token received"))
+                self._token_at, self._token_fresh = time.monotonic(), True
+                return True
+        return False
 
     def _disconnected(self, exc: ConnectionClosed | None) -> None:
         detail = "closed by the server" if exc is None else f"closed: {exc}"
@@ -165,7 +243,7 @@ class Worker:
         self.reporter.info("connected", "WebSocket connection established.")
         await self._send(connection, self.protocol.on_open(list(self.symbols)))
         if self.protocol.ready_on_open:
-            await self._on_event(connection, Authorized("Authorization: not required"))
+            await self._on_event(connection, Authorized(self.protocol.ready_message))
         keepalive = asyncio.create_task(self._keepalive(connection), name="keepalive")
         try:
             async for frame in connection:

@@ -19,7 +19,7 @@ Events a frame can turn into::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -75,6 +75,16 @@ class Reconnect:
 Event = Records | Authorized | Unauthorized | Info | ProviderError | Heartbeat | Reconnect
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """An HTTP GET the worker performs before connecting, for a provider whose WebSocket URL
+    carries a short-lived access token (Intrinio). The protocol parses the reply itself, in
+    `token_reply`; the worker only moves the bytes (the protocol stays free of I/O)."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class InvalidRecord:
     """A data frame the data model refused; counted and reported, never stored."""
@@ -88,6 +98,9 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
 
     Subclasses declare `name` and implement the message builders and `receive`. The worker calls:
 
+    0. `token_request()` before connecting; when it is not None, the worker performs the GET
+       and hands the reply to `token_reply(status, body)` (again after `token_max_age`, and when
+       the server refuses the token at the handshake);
     1. `on_open(symbols)` right after the socket opens (login, or a subscribe that carries the key);
     2. `on_authorized(symbols)` once `receive` yielded `Authorized` (the initial subscribe);
     3. `subscribe(symbols)` / `unsubscribe(symbols)` for changes while streaming;
@@ -109,6 +122,11 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     # or WebSocket pings suffice). The worker keeps the clock; the protocol only says what.
     # An instance may set its own (from a parameter), so this is not a ClassVar.
     keepalive_interval: float | None = None
+    # What the worker reports when `ready_on_open` makes the open socket count as authorized.
+    ready_message: ClassVar[str] = "Authorization: not required"
+    # Seconds a token from `token_request()` may be reused for a new connection (the worker
+    # also fetches a new one when the server refuses the old one). None: until refused.
+    token_max_age: ClassVar[float | None] = None
 
     def __init__(self, params: ParamsT, api_key: str | None) -> None:
         self.params = params
@@ -136,6 +154,16 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
 
     @abstractmethod
     def receive(self, frame: Message) -> list[Event]: ...
+
+    def token_request(self) -> TokenRequest | None:
+        """The HTTP request that yields an access token for `url()`, or None (no token needed)."""
+        return None
+
+    def token_reply(self, status: int, body: bytes) -> Event:
+        """Read the reply to `token_request()`: `Info` once the token is kept (for `url()`),
+        `Unauthorized` when the key is refused, `ProviderError` otherwise (retried with backoff
+        unless `fatal`)."""
+        return ProviderError(f"{self.name} asked for no token (HTTP {status})", fatal=True)
 
     def keepalive(self) -> list[Message]:
         """Application-level keep-alive messages, sent every `keepalive_interval` seconds."""

@@ -239,7 +239,7 @@ class SimulatorServer(ABC):
         """Speak the provider's protocol with one client until it disconnects."""
 
     @abstractmethod
-    def data_frame(self, symbol: str, timestamp_ns: int) -> str | None:
+    def data_frame(self, symbol: str, timestamp_ns: int) -> str | bytes | None:
         """One data frame for `symbol` in the provider's wire format (None to skip)."""
 
 

@@ -8,12 +8,18 @@
 # (wheelhouse + docker build; cached, a few seconds when nothing changed). It then exports
 # FEEDDOCK_REQUIRE_DOCKER=1, so a Docker test that cannot run fails instead of skipping.
 # The Swarm tests (tests/swarm) start a single-node swarm of their own in a network namespace
-# and remove it after; scripts/ensure-swarm.sh checks they can (root, iproute2, nsenter, openssl) and
-# FEEDDOCK_REQUIRE_SWARM=1 makes a Swarm test that cannot run fail too.
+# and remove it after; scripts/ensure-swarm.sh checks they can (root, iproute2, nsenter,
+# openssl) and FEEDDOCK_REQUIRE_SWARM=1 makes a Swarm test that cannot run fail too.
 # FEEDDOCK_SKIP_DOCKER=1 skips this setup (the Docker tests then skip, with the reason).
+# It also installs Debian's chromium (the dashboard and /docs run in a real headless browser)
+# and, with Docker, docker-compose (the compose deployment test), and requires both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+
+echo "[test] chromium"
+scripts/ensure-tools.sh chromium
+export FEEDDOCK_REQUIRE_BROWSER=1
 
 if [ "${FEEDDOCK_SKIP_DOCKER:-0}" != 1 ]; then
     echo "[test] docker engine"
@@ -29,6 +35,11 @@ if [ "${FEEDDOCK_SKIP_DOCKER:-0}" != 1 ]; then
     echo "[test] swarm tools"
     scripts/ensure-swarm.sh
     export FEEDDOCK_REQUIRE_SWARM=1
+    # Compose v2 (`docker compose`) when the machine has it, else Debian's docker-compose.
+    if ! docker compose version >/dev/null 2>&1; then
+        echo "[test] docker-compose"
+        scripts/ensure-tools.sh docker-compose
+    fi
 fi
 
 echo "[test] ruff"

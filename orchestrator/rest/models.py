@@ -25,8 +25,18 @@ class StatusResponse(Envelope):
     results: WebSocketConnectionStatus
 
 
+class ConnectionStatusRow(WebSocketConnectionStatus):
+    """A status row of `get_client_status`; the admin's rows also name their tenant."""
+
+    tenant: str | None = Field(
+        default=None,
+        description="The connection's tenant: set in the admin key's rows on a server with a "
+        "tenants file.",
+    )
+
+
 class StatusListResponse(Envelope):
-    results: list[WebSocketConnectionStatus]
+    results: list[ConnectionStatusRow]
 
 
 class MessageResponse(Envelope):
@@ -68,6 +78,18 @@ class CreateConnectionBody(BaseModel):
     api_key: str | None = None
 
 
+class RestartBody(BaseModel):
+    """Optional `restart_connection` body: the provider credential, when it must be given again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = Field(
+        default=None,
+        description="Provider credential, for a connection whose credential was not kept (taken "
+        "over from an earlier orchestrator) and is not in the tenant's configuration.",
+    )
+
+
 def _envelope(response: OBBject[Any], results: Any) -> dict[str, Any]:
     return {
         "id": response.id,
@@ -99,9 +121,11 @@ def render_stored(response: OBBject[list[str]]) -> Response:
 
 
 __all__ = [
+    "ConnectionStatusRow",
     "CreateConnectionBody",
     "MessageResponse",
     "RecordsResponse",
+    "RestartBody",
     "StatusListResponse",
     "StatusResponse",
     "render",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..errors import ParameterError
+from ..results import RESULTS_ROOT_ENV
 from ..validation import parse_json_object
 
 SERVER_KEY_ENV = "FEEDDOCK_SERVER_API_KEY"
-RESULTS_ROOT_ENV = "FEEDDOCK_RESULTS_ROOT"
 PROVIDERS_ENV = "FEEDDOCK_PROVIDERS"
 MAX_CONNECTIONS_ENV = "FEEDDOCK_MAX_CONNECTIONS"
 ALLOW_URL_ENV = "FEEDDOCK_ALLOW_URL"
@@ -39,6 +38,7 @@ SAFE_UVICORN_KWARGS = frozenset(
 
 class Settings(BaseModel):
     server_api_key: str | None = None
+    # The API's results root (results.py enforces it): results files must be inside it.
     results_root: str | None = None
     providers: list[str] | None = None
     max_connections: int = 100
@@ -71,8 +71,6 @@ class Settings(BaseModel):
                 field="provider",
                 allowed=self.providers,
             )
-        if self.results_root is not None and arguments.get("results_file"):
-            check_under_root(str(arguments["results_file"]), self.results_root)
         if not self.allow_url and arguments.get("url") is not None:
             raise ParameterError(
                 "Invalid parameters: 'url' overrides are disabled on this server.", field="url"
@@ -104,20 +102,10 @@ def check_uvicorn_kwargs(value: Any) -> None:
         )
 
 
-def check_under_root(path: str, root: str) -> None:
-    resolved, base = Path(path).resolve(), Path(root).resolve()
-    if base not in resolved.parents:
-        raise ParameterError(
-            f"Invalid parameters: 'results_file' must be inside {base} on this server.",
-            field="results_file",
-        )
-
-
 __all__ = [
     "SAFE_CONNECT_KWARGS",
     "SAFE_UVICORN_KWARGS",
     "Settings",
     "check_connect_kwargs",
-    "check_under_root",
     "check_uvicorn_kwargs",
 ]

@@ -12,6 +12,15 @@ worker) and `fake` (in memory, for fast tests of the orchestrator itself).
     runtime.list_workers()           workers an earlier orchestrator process left (adoption)
     runtime.attach(worker, sink)     follow such a worker again
     runtime.remove_connection(name)  remove every worker of a connection (kill's sweep)
+    runtime.reconfigure(options)     network and limits for workers started from now on
+
+A runtime serves one tenant (`runtime.tenant`): every worker it starts carries the tenant's
+label, and `list_workers` and `remove_connection` see that tenant's workers only. Several
+runtimes (one per tenant) may share one engine.
+
+Secrets (`LaunchSpec.secrets`) are the runtime's to deliver out of sight: never in argv,
+labels, logs or anything an engine shows (`docker inspect`); a runtime that keeps no copy
+returns nothing from `secrets`.
 
 Output is pushed: the runtime reads each worker's output however suits it (a thread per pipe,
 one multiplexed stream) and calls `sink.on_line` for every line, then `sink.on_exit` exactly
@@ -25,9 +34,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from ..tenant import DEFAULT_TENANT
+
 Role = Literal["provider", "broadcast"]
 ROLES: tuple[Role, ...] = ("provider", "broadcast")
 MODULES: dict[Role, str] = {"provider": "provider_image", "broadcast": "broadcast_image"}
+
+
+def worker_name(tenant: str, connection: str, role: Role) -> str:
+    """`feeddock.<tenant>.<connection>-<role>`: unique per tenant, connection and role.
+
+    No two tenants' names can meet: a tenant id has no `.`, so the first `.` after
+    `feeddock.` ends it, and the role is a fixed suffix. Names made before tenants existed
+    (`feeddock-<connection>-<role>`) start differently, so they cannot meet these either.
+    """
+    return f"feeddock.{tenant}.{connection}-{role}"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Where a tenant's workers run and how big they may be; None: the runtime's default."""
+
+    network: str | None = None  # a Docker network (created when missing) instead of the host's
+    memory: str | None = None  # e.g. "256m"
+    cpus: float | None = None
+    pids: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,8 @@ class WorkerHandle(Protocol):
 
 class Runtime(Protocol):
     name: str
+    # The tenant whose workers this runtime starts, lists and removes.
+    tenant: str
     # True when workers outlive the orchestrator process (Docker): at exit it only releases
     # them, and the next orchestrator re-adopts them.
     survives_exit: bool
@@ -138,17 +171,23 @@ class Runtime(Protocol):
     def remove_connection(self, connection: str) -> list[str]:
         """Remove every worker left of a connection; returns their names."""
 
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        """Use `options` for the workers started from now on (running ones keep theirs)."""
+
     def close(self) -> None: ...
 
 
 __all__ = [
+    "DEFAULT_TENANT",
     "MODULES",
     "ROLES",
     "LaunchSpec",
     "Role",
     "Runtime",
+    "RuntimeOptions",
     "SurvivingWorker",
     "WorkerHandle",
     "WorkerSink",
     "WorkerState",
+    "worker_name",
 ]

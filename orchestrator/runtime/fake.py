@@ -22,8 +22,16 @@ from contract.config import BroadcastConfig, WorkerConfig
 from contract.status import Level, format_line
 
 from ..errors import RuntimeUnavailableError
-from ..record import CONNECTION_LABEL, INSTANCE_LABEL, ROLE_LABEL
-from .base import LaunchSpec, SurvivingWorker, WorkerSink, WorkerState
+from ..record import CONNECTION_LABEL, INSTANCE_LABEL, ROLE_LABEL, TENANT_LABEL, tenant_of
+from ..tenant import DEFAULT_TENANT
+from .base import (
+    LaunchSpec,
+    RuntimeOptions,
+    SurvivingWorker,
+    WorkerSink,
+    WorkerState,
+    worker_name,
+)
 
 EXIT_UNAUTHORIZED = 3
 EXIT_PORT_IN_USE = 5
@@ -67,6 +75,10 @@ class FakeWorker:
         line = format_line(role, level, event, message, **data)
         self.lines.append(line)
         self.sink.on_line(line)
+
+    def report_stats(self, **figures: object) -> None:
+        """Print a `stats` line as real workers do every few seconds (the test picks the counts)."""
+        self.emit(Level.INFO, "stats", "counters", **figures)
 
     def exit(self, code: int, *, oom: bool = False) -> None:
         if not self.running:
@@ -248,11 +260,23 @@ class FakeRuntime:
         *,
         survives_exit: bool = False,
         instance: str = "default",
+        tenant: str = DEFAULT_TENANT,
+        keeps_secrets: bool = True,
     ) -> None:
         self.engine = engine or FakeEngine()
         self.survives_exit = survives_exit
         self.instance = instance
+        self.tenant = tenant
+        # False plays the Docker runtime, which hands secrets over and keeps no copy.
+        self.keeps_secrets = keeps_secrets
+        self.options = RuntimeOptions()
         self.closed = False
+
+    def _ours(self, labels: dict[str, str]) -> bool:
+        return labels.get(INSTANCE_LABEL) == self.instance and tenant_of(labels) == self.tenant
+
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        self.options = options
 
     def _check_engine(self) -> None:
         if self.engine.down:
@@ -266,10 +290,11 @@ class FakeRuntime:
             CONNECTION_LABEL: spec.connection,
             ROLE_LABEL: spec.role,
             INSTANCE_LABEL: self.instance,
+            TENANT_LABEL: self.tenant,
         }
         worker = FakeWorker(
             id=self.engine.new_id(),
-            name=f"feeddock-{spec.connection}-{spec.role}",
+            name=worker_name(self.tenant, spec.connection, spec.role),
             spec=spec,
             labels=labels,
             engine=self.engine,
@@ -289,7 +314,7 @@ class FakeRuntime:
         return [
             SurvivingWorker(id=w.id, name=w.name, labels=dict(w.labels), state=w.state())
             for w in workers
-            if w.labels.get(INSTANCE_LABEL) == self.instance
+            if self._ours(w.labels)
         ]
 
     def _worker(self, worker: SurvivingWorker) -> FakeWorker:
@@ -305,14 +330,14 @@ class FakeRuntime:
         return list(self._worker(worker).lines)
 
     def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
-        return dict(self._worker(worker).spec.secrets)
+        return dict(self._worker(worker).spec.secrets) if self.keeps_secrets else {}
 
     def remove_connection(self, connection: str) -> list[str]:
         with self.engine.lock:
             doomed = [
                 w
                 for w in self.engine.workers.values()
-                if w.spec.connection == connection and w.labels.get(INSTANCE_LABEL) == self.instance
+                if w.spec.connection == connection and self._ours(w.labels)
             ]
             for worker in doomed:
                 worker.exit(137)

@@ -6,7 +6,11 @@ the worker sees its stdin close and exits by itself (`exit_on_stdin_eof`): no or
 nothing survives the orchestrator (`survives_exit` is False, `list_workers` is empty).
 
 A worker gets a clean environment: its configuration and secrets, plus the few variables a
-Python program and a TLS/proxy connection need; never the orchestrator's other secrets.
+Python program and a TLS/proxy connection need; never the orchestrator's other secrets. (A
+child's environment is readable only by its own user, unlike a container's.)
+
+Tenants: nothing of a process worker outlives its orchestrator, so a tenant's scope is its
+`WebSocketsAPI` (names, results root, status); `tenant` is kept for what reports it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .base import LaunchSpec, SurvivingWorker, WorkerSink, WorkerState
+from ..tenant import tenant_from_env
+from .base import LaunchSpec, RuntimeOptions, SurvivingWorker, WorkerSink, WorkerState
 
 # What a worker may inherit from the orchestrator's environment.
 INHERITED = frozenset(
@@ -96,6 +101,12 @@ class ProcessHandle:
 class ProcessRuntime:
     name = "process"
     survives_exit = False
+
+    def __init__(self, tenant: str | None = None) -> None:
+        self.tenant = tenant or tenant_from_env()
+
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        """Networks and container limits do not apply to child processes."""
 
     def start(self, spec: LaunchSpec, sink: WorkerSink) -> ProcessHandle:
         process = subprocess.Popen(

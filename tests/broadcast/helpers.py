@@ -59,12 +59,21 @@ class WorkerProcess:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_event(self, kind: str, timeout: float = 15, count: int = 1) -> dict[str, Any]:
-        """The `count`-th status line with event `kind`; fails on timeout or exit."""
+    def wait_event(
+        self,
+        kind: str,
+        timeout: float = 15,
+        count: int = 1,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The `count`-th status line with event `kind` (and `where` true); fails on timeout or
+        exit."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = [e for e in self.events if e["event"] == kind]
+                found = [
+                    e for e in self.events if e["event"] == kind and (where is None or where(e))
+                ]
                 if len(found) >= count:
                     return found[count - 1]
                 remaining = deadline - time.monotonic()
@@ -134,6 +143,16 @@ class Table:
         self.insert_messages(messages)
         return messages
 
+    def insert_symbols(self, symbols: list[str]) -> list[str]:
+        """One commit with a record for each of `symbols`, numbered on from the last."""
+        messages = []
+        for symbol in symbols:
+            self.sequence += 1
+            record = {"date": time.time(), "symbol": symbol, "n": self.sequence}
+            messages.append(orjson.dumps(record).decode())
+        self.insert_messages(messages)
+        return messages
+
     def insert_messages(self, messages: Iterable[str]) -> None:
         self.connection.execute("BEGIN IMMEDIATE")
         self.connection.executemany(
@@ -153,11 +172,13 @@ class Table:
 
 
 class Listener:
-    """A real websockets client that records every line it receives, with arrival times."""
+    """A real websockets client that records every frame and every line it receives, with
+    arrival times (a per-record frame is one line; a batched one holds several)."""
 
     def __init__(self, url: str, **connect_kwargs: Any) -> None:
         self.url = url
         self.connect_kwargs = connect_kwargs
+        self.frames: list[str] = []
         self.lines: list[str] = []
         self.arrivals: list[float] = []
         self.closed: ConnectionClosed | None = None
@@ -171,6 +192,10 @@ class Listener:
             self.start_reading()
         return self
 
+    @property
+    def reading(self) -> bool:
+        return self._task is not None
+
     def start_reading(self) -> None:
         self._task = asyncio.create_task(self._read())
 
@@ -181,6 +206,7 @@ class Listener:
                 frame = await self.connection.recv()
                 now = time.monotonic()
                 assert isinstance(frame, str)
+                self.frames.append(frame)
                 for line in frame.split("\n"):
                     self.lines.append(line)
                     self.arrivals.append(now)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+from websockets.asyncio.client import connect
 
 from providers.demo.simulator import DemoSimulator
 
@@ -189,3 +193,86 @@ async def test_listeners_keep_receiving_across_a_provider_worker_stop_and_restar
             await listener.close()
     finally:
         simulator.stop()
+
+
+async def bursts(table: Table, total: int, symbols: list[str], seed: int = 3) -> list[str]:
+    """Insert `total` records in commits of 1 to 400, with short pauses; returns them."""
+    rng = random.Random(seed)
+    written: list[str] = []
+    while len(written) < total:
+        size = min(rng.choice([1, 2, 7, 50, 400]), total - len(written))
+        written += table.insert_symbols([rng.choice(symbols) for _ in range(size)])
+        await asyncio.sleep(rng.choice([0, 0.001, 0.02]))
+    return written
+
+
+async def test_a_plain_client_gets_each_record_as_one_frame_exactly_as_stored_in_bursts(
+    table: Table, broadcast: Start
+) -> None:
+    """What a browser's WebSocket or `websocat` sees: no query options, one JSON per message."""
+    _, url = broadcast(sleep_time=0.25)
+    async with connect(url) as plain:  # nothing but the address
+        written = await bursts(table, 5000, ["AAPL", "BTC/USD"])
+        frames = [await asyncio.wait_for(plain.recv(), 10) for _ in written]
+        with pytest.raises(TimeoutError):  # and nothing more
+            await asyncio.wait_for(plain.recv(), 0.3)
+    assert frames == written
+    assert table.messages()[-len(written) :] == written
+    parsed = [json.loads(frame) for frame in frames]  # every message parses on its own
+    assert [record["n"] for record in parsed] == list(range(parsed[0]["n"], parsed[0]["n"] + 5000))
+
+
+async def test_a_batched_listener_gets_ndjson_frames_holding_several_records(
+    table: Table, broadcast: Start
+) -> None:
+    _, url = broadcast(sleep_time=0.25)
+    batched = await Listener(f"{url}/?format=ndjson").open()
+    written = await bursts(table, 3000, ["AAPL"])
+    await batched.wait_count(len(written))
+    await asyncio.sleep(0.2)
+    assert batched.lines == written
+    assert len(batched.frames) < len(written)
+    assert max(frame.count("\n") + 1 for frame in batched.frames) > 1
+    await batched.close()
+
+
+async def test_mixed_listeners_each_get_exactly_their_records(
+    table: Table, broadcast: Start
+) -> None:
+    """Per-record, batched, filtered (by symbol key: `btc-usd` selects stored `BTC/USD`) and
+    replaying listeners side by side, while records arrive in bursts."""
+    _, url = broadcast(sleep_time=0.25)
+    symbols = ["BTC/USD", "ETH/USD", "AAPL"]
+    history = await bursts(table, 300, symbols, seed=1)
+    await asyncio.sleep(0.3)  # read by the server: history for the replaying listeners
+    listeners = {
+        "record": await Listener(url).open(),
+        "ndjson": await Listener(f"{url}/?format=ndjson").open(),
+        "btc": await Listener(f"{url}/?symbol=btc-usd").open(),
+        "btc+aapl ndjson": await Listener(f"{url}/?symbol=BTCUSD,aapl&format=ndjson").open(),
+        "replay": await Listener(f"{url}/?replay=40").open(),
+        "replay eth ndjson": await Listener(
+            f"{url}/?replay=25&symbol=eth/usd&format=ndjson"
+        ).open(),
+    }
+    live = await bursts(table, 4000, symbols, seed=2)
+
+    def only(records: list[str], *wanted: str) -> list[str]:
+        return [m for m in records if orjson.loads(m)["symbol"] in wanted]
+
+    expected = {
+        "record": live,
+        "ndjson": live,
+        "btc": only(live, "BTC/USD"),
+        "btc+aapl ndjson": only(live, "BTC/USD", "AAPL"),
+        "replay": history[-40:] + live,
+        "replay eth ndjson": only(history, "ETH/USD")[-25:] + only(live, "ETH/USD"),
+    }
+    for name, listener in listeners.items():
+        await listener.wait_count(len(expected[name]), within=15)
+    await asyncio.sleep(0.3)
+    for name, listener in listeners.items():
+        assert listener.lines == expected[name], name
+        if "ndjson" not in name:
+            assert listener.frames == listener.lines, name  # one record per frame
+        await listener.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +102,38 @@ def test_config_defaults_match_the_spec() -> None:
     assert (config.sleep_time, config.max_pending_records) == (0.25, 50_000)
     assert config.address == "ws://127.0.0.1:6666"
     assert config.exit_on_stdin_eof is False
+
+
+def test_config_defaults_for_limits_and_wake() -> None:
+    config = BroadcastConfig(results_file="r.db")
+    assert (config.max_listeners, config.max_filters) == (100, 64)
+    assert config.max_buffer_bytes == 32 * 2**20
+    assert (config.wake_on_commit, config.stats_seconds) == (True, 10.0)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_stats_report_activity_and_an_idle_server_stays_quiet_and_cheap(
+    table: Table, broadcast: Start
+) -> None:
+    process, url = broadcast(sleep_time=0.25, stats_seconds=0.3)
+    listener = await Listener(url).open()
+    expected = table.insert(25)
+    await listener.wait_count(25)
+    stats = await asyncio.to_thread(
+        process.wait_event, "stats", 10, 1, lambda e: e["records_sent"] == 25
+    )
+    assert (stats["listeners"], stats["records_read"], stats["frames_sent"]) == (1, 25, 25)
+    assert (stats["slow_closes"], stats["gaps"]) == (0, 0)
+    assert listener.lines == expected
+    # Idle: no more stats lines, and only a read every sleep_time.
+    await asyncio.sleep(0.5)
+    lines = sum(1 for e in process.events if e["event"] == "stats")
+    used = cpu_seconds(process.proc.pid)
+    await asyncio.sleep(3)
+    assert sum(1 for e in process.events if e["event"] == "stats") == lines
+    assert cpu_seconds(process.proc.pid) - used < 0.15
+    await listener.close()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,7 +18,7 @@ import pytest
 from orchestrator.errors import AuthTokenError
 from orchestrator.listen import alisten, listen, listener_url, mask_url
 
-from .helpers import Table, WorkerProcess
+from .helpers import Table, WorkerProcess, free_port
 
 Start = Callable[..., tuple[WorkerProcess, str]]
 
@@ -102,9 +108,65 @@ async def test_alisten_reconnects_when_the_server_restarts(
     assert received[-1] == orjson.loads(last)
 
 
-def test_listener_url_adds_filter_and_replay_and_masks_tokens() -> None:
-    assert listener_url("ws://127.0.0.1:6666", "aapl,msft", 5) == (
-        "ws://127.0.0.1:6666/?symbol=aapl%2Cmsft&replay=5"
+def test_listener_url_adds_filter_replay_and_batches_and_masks_tokens() -> None:
+    assert listener_url("ws://127.0.0.1:6666", "aapl,msft", 5, batched=True) == (
+        "ws://127.0.0.1:6666/?symbol=aapl%2Cmsft&replay=5&format=ndjson"
     )
-    assert listener_url("http://h:1/?replay=9&x=1") == "ws://h:1/?x=1"
+    assert listener_url("http://h:1/?replay=9&x=1&format=record") == "ws://h:1/?x=1"
     assert mask_url("ws://h:1/?a=1&auth_token=abc&b=2") == "ws://h:1/?a=1&auth_token=***&b=2"
+
+
+async def test_listen_asks_for_batches_and_still_prints_one_record_per_line(
+    table: Table, broadcast: Start
+) -> None:
+    process, url = broadcast(sleep_time=0.2, wake_on_commit=False)
+    out = io.StringIO()
+    task = asyncio.create_task(asyncio.to_thread(listen, url, file=out, max_records=300))
+    await _wait_open(process)
+    assert process.wait_event("open")["format"] == "ndjson"
+    expected = table.insert(300)  # one commit: one batched frame
+    assert await asyncio.wait_for(task, 15) == 300
+    assert out.getvalue().splitlines() == expected
+    stats = (
+        await asyncio.to_thread(process.wait_event, "stopped", 15) if process.stop() == 0 else {}
+    )
+    assert stats["records_sent"] == 300
+    assert stats["frames_sent"] < 300
+
+
+FEEDDOCK = str(Path(sys.executable).with_name("feeddock"))
+
+
+def test_feeddock_listen_says_when_it_connects_and_each_retry_as_it_happens() -> None:
+    """Nothing listens on the port: every attempt is announced when it starts, every failure
+    when it happens, with the delay before the next attempt."""
+    url = f"ws://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    listener = subprocess.Popen(
+        [FEEDDOCK, "listen", url],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "FEEDDOCK_RUNTIME": "process"},
+    )
+    try:
+        assert listener.stderr is not None
+        lines: list[tuple[float, str]] = []
+        while len(lines) < 4:
+            line = listener.stderr.readline()
+            assert line, f"listen exited early: {lines}"
+            lines.append((time.monotonic(), line.strip()))
+    finally:
+        listener.terminate()
+        listener.wait(10)
+    texts = [text for _, text in lines]
+    assert texts[0] == f"Listening for messages from {url}"
+    assert texts[1] == f"connecting to {url} ..."
+    failed = re.fullmatch(rf"Cannot reach {url}; reconnecting in ([\d.]+) seconds: .*", texts[2])
+    assert failed is not None, texts[2]
+    assert texts[3] == f"connecting to {url} (attempt 2) ..."
+    # The first attempt is announced as soon as the program runs (its imports take the rest),
+    # the second when it starts, after the announced delay.
+    assert lines[1][0] - started < 5
+    delay = float(failed.group(1))
+    assert delay - 0.2 <= lines[3][0] - lines[2][0] <= delay + 1.5

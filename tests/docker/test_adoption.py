@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import AuthTokenError, WebSocketsAPI
+from orchestrator import AuthTokenError, ParameterError, WebSocketsAPI
 from orchestrator.registry import Registry
 from orchestrator.runtime.docker import DockerRuntime
 from providers.demo.simulator import DemoSimulator
@@ -87,7 +87,13 @@ def test_a_replaced_orchestrator_adopts_running_containers(api, market):
     api.subscribe("adopted", symbol="nvda", auth_token="tok")
     market.wait_for_message(lambda m: m.get("action") == "subscribe" and m["symbols"] == ["NVDA"])
 
-    restarted = api.restart_connection("adopted", auth_token="tok").results
+    # The credential went to the container's stdin only: nobody kept it, so a restart asks
+    # for it, before it stops anything.
+    with pytest.raises(ParameterError, match="api_key") as refused:
+        api.restart_connection("adopted", auth_token="tok")
+    assert refused.value.field == "api_key"
+    assert worker_alive(provider_id)
+    restarted = api.restart_connection("adopted", auth_token="tok", api_key="good-key").results
     assert restarted.is_running and restarted.provider_pid != provider_id
     assert not worker_alive(provider_id)
     market.wait_for_message(
@@ -120,14 +126,17 @@ def test_a_provider_that_crashed_while_nobody_watched_is_adopted_as_stopped(dock
     adopted = second.get_client_status("crashed").results[0]
     assert adopted.is_running is False and adopted.provider_pid is None
     assert second.get_client("crashed").results.last_error == "worker exited with code 137"
-    assert second.restart_connection("crashed").results.is_running
+    assert second.restart_connection("crashed", api_key="good-key").results.is_running
     second.kill("crashed")
     assert containers("crashed") == []
 
 
 def test_a_provider_that_crashed_unwatched_is_restarted_by_the_next_orchestrator(
-    docker_runtime, market
+    docker_runtime, market, monkeypatch
 ):
+    # The credential never reaches `docker inspect`: the next orchestrator takes it from
+    # where the user keeps it (here the provider's environment variable).
+    monkeypatch.setenv("DEMO_API_KEY", "good-key")
     first = new_orchestrator(docker_runtime)
     status = first.create_connection(
         provider="demo", name="revived", symbol="aapl", api_key="good-key", url=market.url
@@ -161,12 +170,12 @@ def test_containers_no_record_explains_are_reported_and_left_alone(
     first.registry.remove("mixed")
     label = ["--label", f"feeddock.orchestrator={SESSION_INSTANCE}"]
     ghost = docker(
-        "create", "--name", "feeddock-ghost-provider", *label,
+        "create", "--name", "feeddock.default.ghost-provider", *label,
         "--label", "feeddock.connection=ghost", "--label", "feeddock.role=provider",
         "feeddock-provider:latest",
     ).strip()  # fmt: skip
     stray = docker(
-        "create", "--name", "feeddock-mixed-broadcast", *label,
+        "create", "--name", "feeddock-mixed-broadcast", *label,  # made before tenants: `default`
         "--label", "feeddock.connection=mixed", "--label", "feeddock.role=broadcast",
         "--label", "feeddock.schema=1", "--label", "feeddock.provider=demo",
         "--label", "feeddock.params={}", "--label", "feeddock.results_file=/elsewhere.db",
@@ -179,7 +188,7 @@ def test_containers_no_record_explains_are_reported_and_left_alone(
         assert second.get_client_status("mixed").results[0].is_broadcasting is False
         warnings = [line for line in shown if "is not adopted" in line]
         assert len(warnings) == 2
-        assert any("feeddock-ghost-provider" in w and "docker rm -f" in w for w in warnings)
+        assert any("feeddock.default.ghost-provider" in w and "docker rm -f" in w for w in warnings)
         assert any("feeddock-mixed-broadcast" in w and "disagrees" in w for w in warnings)
         assert worker_alive(ghost) is False and docker("ps", "-aq", "--filter", f"id={ghost}")
         second.kill("mixed")

@@ -30,7 +30,7 @@ def connect(api: WebSocketsAPI, market: DemoSimulator, name: str = "dk", **kwarg
 def test_provider_container_keeps_stdin_open_across_attaches(api, market):
     connect(api, market)
 
-    config = inspect("feeddock-dk-provider")["Config"]
+    config = inspect("feeddock.default.dk-provider")["Config"]
     assert config["OpenStdin"] is True
     assert config["StdinOnce"] is False
     assert config["Tty"] is False
@@ -38,15 +38,15 @@ def test_provider_container_keeps_stdin_open_across_attaches(api, market):
     for symbol in ("NVDA", "SPY", "EURUSD"):
         api.subscribe("dk", symbol=symbol.lower())
         market.wait_for_message(lambda m, s=symbol: m.get("symbols") == [s])
-    assert inspect("feeddock-dk-provider")["State"]["Running"] is True
+    assert inspect("feeddock.default.dk-provider")["State"]["Running"] is True
 
 
 def test_provider_and_broadcast_pids_are_the_container_ids(api, market):
     port = free_port()
     status = connect(api, market, broadcast_port=port, start_broadcast=True).results
 
-    assert status.provider_pid == inspect("feeddock-dk-provider")["Id"]
-    assert status.broadcast_pid == inspect("feeddock-dk-broadcast")["Id"]
+    assert status.provider_pid == inspect("feeddock.default.dk-provider")["Id"]
+    assert status.broadcast_pid == inspect("feeddock.default.dk-broadcast")["Id"]
     assert status.broadcast_address == f"ws://127.0.0.1:{port}"
     assert len(str(status.provider_pid)) == 64
 
@@ -67,17 +67,18 @@ def test_subscribe_while_streaming_reaches_the_simulator_in_wire_format(api, mar
     wait_until(lambda: any(r.symbol == "BTCUSD" for r in api.get_results("dk").results))
 
 
-def test_containers_are_named_and_labelled_and_hold_credentials_only_in_env(api, market):
+def test_containers_are_named_and_labelled_and_hold_no_credential(api, market):
     port = free_port()
     connect(api, market, auth_token="tok-s3cret", broadcast_port=port, start_broadcast=True)
 
     for role in ("provider", "broadcast"):
-        details = inspect(f"feeddock-dk-{role}")
+        details = inspect(f"feeddock.default.dk-{role}")
         labels = details["Config"]["Labels"]
         assert labels["feeddock.connection"] == "dk"
         assert labels["feeddock.role"] == role
         assert labels["feeddock.provider"] == "demo"
         assert labels["feeddock.orchestrator"] == SESSION_INSTANCE
+        assert labels["feeddock.tenant"] == "default"
         assert labels["feeddock.results_file"].endswith("results.db")
         assert labels["feeddock.auth_token_hash"].startswith("sha256:")
         assert details["HostConfig"]["NetworkMode"] == "host"
@@ -86,9 +87,7 @@ def test_containers_are_named_and_labelled_and_hold_credentials_only_in_env(api,
         assert details["HostConfig"]["PidsLimit"] == 256
         directory = str(Path(labels["feeddock.results_file"]).parent)
         assert f"{directory}:{directory}:rw" in details["HostConfig"]["Binds"]
-        visible = orjson.dumps(
-            [details["Name"], details["Args"], details["Path"], labels, details["Config"]["Cmd"]]
-        ).decode()
+        visible = orjson.dumps(details).decode()  # all of `docker inspect`, environment included
         logs = (
             docker("logs", details["Id"])
             + subprocess.run(
@@ -98,23 +97,22 @@ def test_containers_are_named_and_labelled_and_hold_credentials_only_in_env(api,
         for secret in ("good-key", "tok-s3cret"):
             assert secret not in visible
             assert secret not in logs
-    provider_env = inspect("feeddock-dk-provider")["Config"]["Env"]
-    assert "FEEDDOCK_API_KEY=good-key" in provider_env
-    assert "FEEDDOCK_AUTH_TOKEN=tok-s3cret" in inspect("feeddock-dk-broadcast")["Config"]["Env"]
+        # The secrets went to stdin: the environment only says so.
+        assert "FEEDDOCK_SECRETS=stdin" in details["Config"]["Env"]
     found = docker("ps", "-q", "--filter", "label=feeddock.connection=dk")
     assert len(found.split()) == 2
 
 
 def test_temp_results_belong_to_the_image_user_when_the_orchestrator_is_root(api, market):
     status = connect(api, market).results
-    config = inspect("feeddock-dk-provider")["Config"]
+    config = inspect("feeddock.default.dk-provider")["Config"]
     directory = Path(status.results_file).parent
     if os.geteuid() == 0:
         assert config["User"] == "10001:10001"
         assert directory.stat().st_uid == 10001
     else:
         assert config["User"] == f"{os.geteuid()}:{os.getegid()}"
-    assert inspect("feeddock-dk-provider")["HostConfig"]["CapDrop"] == ["ALL"]
+    assert inspect("feeddock.default.dk-provider")["HostConfig"]["CapDrop"] == ["ALL"]
 
 
 def test_docker_stop_exits_within_2_s_with_every_received_record_committed(api, market):

@@ -69,7 +69,7 @@ def test_workers_no_record_explains_are_reported_not_adopted(
 
     second = make_api(survives_exit=True)
     assert second.get_client_status("all").results == []
-    assert "feeddock-broken-provider" in caplog.text
+    assert "feeddock.default.broken-provider" in caplog.text
     assert "is not adopted: unreadable connection record" in caplog.text
 
 
@@ -81,3 +81,20 @@ def test_a_process_runtime_leaves_nothing_to_adopt(
     leave(api)
     assert engine.running() == []
     assert make_api().get_client_status("all").results == []
+
+
+def test_a_stopped_connection_is_adopted_with_its_latest_subscriptions(
+    first: WebSocketsAPI, make_api: Callable[..., WebSocketsAPI], engine: FakeEngine
+) -> None:
+    create(first, name="paused", broadcast_port=7101, start_broadcast=True)
+    first.subscribe("paused", "nvda")
+    first.stop_connection("paused")
+    first.subscribe("paused", "spy")  # made while stopped: applies at the next start
+    leave(first)
+
+    second = make_api(survives_exit=True)
+    adopted = second.get_client_status("paused").results[0]
+    assert not adopted.is_running and adopted.is_broadcasting
+    assert adopted.subscribed_symbols == "AAPL,MSFT,NVDA"
+    restarted = second.restart_connection("paused").results
+    assert restarted.subscribed_symbols == "AAPL,MSFT,NVDA,SPY"

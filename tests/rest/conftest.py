@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from orchestrator import WebSocketsAPI
 from orchestrator.rest import Settings, create_app
@@ -16,11 +17,17 @@ from ..helpers import free_port, wait_until
 
 
 class LiveServer:
-    def __init__(self, api: WebSocketsAPI, settings: Settings) -> None:
+    def __init__(
+        self,
+        api: WebSocketsAPI | None = None,
+        settings: Settings | None = None,
+        *,
+        app: FastAPI | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(api, settings),
+            app or create_app(api, settings),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

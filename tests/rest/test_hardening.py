@@ -152,3 +152,18 @@ def test_a_disk_that_fills_while_streaming_degrades_the_connection(
     assert time.monotonic() - started < 5
     assert "full" in degraded["last_error"]
     assert degraded["is_running"] is True
+
+
+def test_the_api_docs_sit_behind_the_server_key(serve):
+    http = serve(server_api_key="k3y")
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        refused = http.get(path)
+        assert refused.status_code == 401, path
+        assert refused.json()["error"] == "AuthTokenError"
+    assert http.get("/openapi.json", headers={"X-API-Key": "nope"}).status_code == 403
+    assert http.get("/openapi.json", headers={"X-API-Key": "k3y"}).status_code == 200
+    page = http.get("/docs", params={"api_key": "k3y"})
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    # The browser keeps the key for the page's own fetch of the schema.
+    assert http.get("/openapi.json").status_code == 200
+    assert serve().get("/docs").status_code == 200  # no key configured: open as before

@@ -8,6 +8,8 @@
     outages   the watcher reports an engine that went away (`on_problem`) and, when it is
               back, each container's state: a stopped one exits, a running one is attached again
     send()    writes a line to the attach connection (re-attaching once if it broke)
+    secrets   `hand_secrets()` writes the secrets line as the first bytes on that connection,
+              before the runtime hands the handle to anyone (so no command can come first)
     stop()    docker stop (SIGTERM; the worker flushes and exits 0), waits until the sink has
               the container's last lines, then removes the container
 
@@ -30,6 +32,9 @@ from typing import Any
 
 from docker.errors import NotFound
 
+from contract.commands import encode_secrets
+
+from ...errors import RuntimeUnavailableError
 from ..base import WorkerSink, WorkerState
 from .endpoint import AttachRefused
 from .engine import ENGINE_ERRORS, Engine
@@ -96,6 +101,7 @@ class DockerHandle:
         self._released = False
         self._exited = threading.Event()
         self._final: WorkerState | None = None
+        self._written = False  # anything on stdin yet: the secrets line must be first
 
     @property
     def id(self) -> str:
@@ -323,10 +329,31 @@ class DockerHandle:
         except ENGINE_ERRORS as exc:
             raise self._engine.unavailable(exc) from None
 
+    def hand_secrets(self, secrets: dict[str, str]) -> None:
+        """Write the secrets line (contract/commands.py) as the first line on stdin.
+
+        The runtime calls it once the container runs and before it returns the handle, so
+        nothing else has written yet (checked). A line that cannot be written stops the
+        container (the worker waits for it, then gives up) and raises RuntimeUnavailableError;
+        the error never holds the secrets.
+        """
+        try:
+            with self._lock:
+                if self._written:
+                    raise RuntimeError(f"{self.name}: the secrets line must come first on stdin")
+                self.send(encode_secrets(secrets))
+        except BrokenPipeError as exc:
+            message = f"Could not hand {self.name} its secrets: {exc}"
+        else:
+            return
+        self.stop(1.0)
+        raise RuntimeUnavailableError(message) from None
+
     def send(self, line: str) -> None:
         """Write one line to the container's stdin through its attach connection."""
         data = line.encode() + b"\n"
         with self._lock:
+            self._written = True
             for attempt in (1, 2):
                 if self._exited.is_set() or self._dead is not None:
                     raise BrokenPipeError(f"container {self.name} is not running")

@@ -1,7 +1,15 @@
 """Docker runtime: each worker runs in its own container.
 
-    start(spec) ──> create feeddock-<connection>-<role>  (labels, env, bind mount, limits)
+    start(spec) ──> create feeddock.<tenant>.<connection>-<role>  (labels, env, mount, limits)
                 └─> attach (DockerHandle, handle.py) ──> start
+                └─> the secrets line on its stdin (that attach connection), when it has secrets
+
+Tenants. Each runtime serves one tenant (`tenant`, FEEDDOCK_TENANT): the tenant is in every
+container's name (runtime/base.py `worker_name`) and label (`feeddock.tenant`), and
+`list_workers` / `remove_connection` see only the tenant's containers of this orchestrator
+instance (FEEDDOCK_INSTANCE). Containers made before tenants existed have no tenant label and
+belong to `default`. A name held by a container of another tenant, or by a stopped container
+of another instance, is never taken: the create is refused.
 
 Stdin. Containers are created detached with `stdin_open=True` and no tty, so the engine keeps
 stdin open (`OpenStdin: true`) and never closes it after an attach ends (`StdinOnce: false`).
@@ -20,8 +28,16 @@ file):
     write what root owns in the mounted directory (a non-root uid could not write it at all).
 Every container also runs with `cap_drop=ALL` and `no-new-privileges`.
 
-Secrets (`spec.secrets`) reach the container as environment variables: never labels, names or
-arguments.
+Secrets (`spec.secrets`) never reach the container's configuration: its environment only says
+FEEDDOCK_SECRETS=stdin, and the runtime writes the secrets line (contract/commands.py) right
+after the start as the first bytes on the attach connection opened before it
+(`DockerHandle.hand_secrets`: the handle is nobody else's yet, so no command comes first).
+Nothing in `docker inspect`, the labels, the arguments or the logs holds them, and no copy is
+kept: `secrets()` recovers only those of containers made before this (which held them in
+their environment).
+
+Network. Host networking unless the tenant names a network (network.py: created when
+missing, never removed; a broadcast server there publishes `broadcast_host:broadcast_port`).
 
 Health. The images' HEALTHCHECKs are turned off for the containers made here (and so is the
 provider's heartbeat file they read): each check is an exec into the container, 0.09-0.13 s
@@ -34,12 +50,14 @@ Threads and engine calls. docker-py is synchronous; the orchestrator API is sync
 so plain calls are right here, and code on an asyncio loop must call this runtime through
 `asyncio.to_thread`. Whatever the number of containers, following them takes three threads
 per engine (handle.py): one reads every attach stream, one follows the event stream, a few
-make the engine calls those two need. A start is three engine calls (create, attach, start);
-stopping is two (stop, remove), plus an inspect.
+make the engine calls those two need. A start is three engine calls (create, attach, start;
+the name's holder is inspected only when the create meets a conflict); stopping is two (stop,
+remove), plus an inspect.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,20 +65,21 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
+from contract.config import API_KEY_ENV, AUTH_TOKEN_ENV
+
 from ...errors import RuntimeUnavailableError, StateError
-from ...record import (
-    CONNECTION_LABEL,
-    INSTANCE_LABEL,
-)
-from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink, WorkerState
+from ...record import CONNECTION_LABEL, INSTANCE_LABEL, TENANT_LABEL, tenant_of
+from ...tenant import DEFAULT_TENANT
+from ..base import LaunchSpec, Role, SurvivingWorker, WorkerSink, WorkerState, worker_name
 from .engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
 from .handle import ATTACH_ERRORS, DockerHandle, state_of
-from .workload import IMAGE_ENV, LOG_OPTIONS, ContainerSettings, Limits, run_as
+from .network import ensure_network, published_broadcast
+from .workload import IMAGE_ENV, LOG_OPTIONS, ContainerSettings, Limits, Workload, run_as
 
 
-def container_name(connection: str, role: Role) -> str:
-    """Deterministic: `feeddock-<connection>-<role>` (connection names are valid Docker names)."""
-    return f"feeddock-{connection}-{role}"
+def container_name(tenant: str, connection: str, role: Role) -> str:
+    """`feeddock.<tenant>.<connection>-<role>`; no two tenants' names meet (base.worker_name)."""
+    return worker_name(tenant, connection, role)
 
 
 @dataclass
@@ -96,13 +115,14 @@ class DockerRuntime(ContainerSettings):
                 f"The Docker image {image} is missing. Build it with `{BUILD_COMMAND}` "
                 f"(or set {IMAGE_ENV[spec.role]} to an image that exists)."
             )
-        name = container_name(spec.connection, spec.role)
-        work = self.describe(spec)
+        name = container_name(self.tenant, spec.connection, spec.role)
+        work, ports = self._networked(spec, self.describe(spec))
         api = self.engine.api
         try:
             host_config = api.create_host_config(
                 network_mode=self.network or "host",
                 binds={work.results_dir: {"bind": work.results_dir, "mode": "rw"}},
+                port_bindings=ports or None,
                 mem_limit=work.limits.memory,
                 memswap_limit=work.limits.memory,
                 nano_cpus=int(work.limits.cpus * 1e9),
@@ -116,6 +136,7 @@ class DockerRuntime(ContainerSettings):
                 "environment": work.environment,
                 "labels": work.labels,
                 "user": work.user,
+                "ports": list(ports) or None,
                 "stdin_open": True,
                 "tty": False,
                 "detach": True,  # without it docker-py sets StdinOnce: EOF after one attach
@@ -127,7 +148,7 @@ class DockerRuntime(ContainerSettings):
             except APIError as exc:
                 if exc.status_code != 409:
                     raise
-                self._clear_name(name)  # a stopped container of ours still holds the name
+                self._clear_name(name)  # refused unless a stopped container of ours holds it
                 created = api.create_container(work.image, **options)
         except APIError as exc:
             if exc.status_code == 409:
@@ -141,31 +162,61 @@ class DockerRuntime(ContainerSettings):
         container_id = str(created["Id"])
         handle = self._handle(container_id, name, sink)
         try:
-            handle.open()  # before the start: no line is missed
+            handle.open()  # before the start: no line is missed, and stdin is ours first
             api.start(container_id)
         except ATTACH_ERRORS as exc:
             handle.release()
             self.remove(container_id)
             raise RuntimeUnavailableError(f"Docker could not start {name}: {exc}") from None
+        if spec.secrets:
+            handle.hand_secrets(spec.secrets)
         return handle
+
+    def _networked(
+        self, spec: LaunchSpec, work: Workload
+    ) -> tuple[Workload, dict[int, tuple[str, int]]]:
+        """On the tenant's network (made when missing), a broadcast server listens on every
+        address of its container and the host publishes `broadcast_host:broadcast_port`:
+        the workload and its port bindings (container port -> host address, host port)."""
+        if self.network is None:
+            return work, {}
+        ensure_network(self.engine.api, self.network, self.tenant)
+        if spec.role != "broadcast":
+            return work, {}
+        environment, ports = published_broadcast(spec)
+        return dataclasses.replace(work, environment={**work.environment, **environment}), ports
 
     def _handle(self, container_id: str, name: str, sink: WorkerSink) -> DockerHandle:
         watcher = self.engine.watcher([f"{INSTANCE_LABEL}={self.instance}"])
         return DockerHandle(self.engine, watcher, container_id, name, sink, remove=self.remove)
 
     def _clear_name(self, name: str) -> None:
-        """Remove a stopped container that still holds `name`; refuse a running one."""
+        """Remove this instance's stopped container holding `name`; refuse anything else.
+
+        The refusal never says whose container it is unless it is this tenant's.
+        """
         try:
             found = self.engine.api.inspect_container(name)
         except NotFound:
             return
         except ENGINE_ERRORS as exc:
             raise self.engine.unavailable(exc) from None
+        labels = found["Config"].get("Labels") or {}
+        if CONNECTION_LABEL not in labels or tenant_of(labels) != self.tenant:
+            raise StateError(
+                f"A container named {name} exists that feeddock did not start for this "
+                f"tenant; rename or remove it (`docker rm -f {name}`)."
+            )
+        owner = labels.get(INSTANCE_LABEL, "unknown")
         if found["State"].get("Running"):
-            owner = (found["Config"].get("Labels") or {}).get(INSTANCE_LABEL, "unknown")
             raise StateError(
                 f"Container {name} is already running (orchestrator instance {owner!r}). "
                 f"Kill that connection, or remove the container with `docker rm -f {name}`."
+            )
+        if owner != self.instance:
+            raise StateError(
+                f"Container {name} (stopped) belongs to orchestrator instance {owner!r}, which "
+                f"re-adopts it; kill the connection there, or `docker rm -f {name}`."
             )
         self.remove(str(found["Id"]))
 
@@ -184,15 +235,20 @@ class DockerRuntime(ContainerSettings):
     # -- surviving workers ----------------------------------------------------------------
 
     def _find(self, connection: str | None = None) -> list[SurvivingWorker]:
-        """This instance's containers (of one connection): one list call, and an inspect for
-        each stopped one (the list does not say how it ended)."""
+        """This tenant's containers of this instance (of one connection): one list call, and
+        an inspect for each stopped one (the list does not say how it ended)."""
         filters = [f"{INSTANCE_LABEL}={self.instance}"]
         filters.append(f"{CONNECTION_LABEL}={connection}" if connection else CONNECTION_LABEL)
+        if self.tenant != DEFAULT_TENANT:  # `default` also owns containers with no tenant label
+            filters.append(f"{TENANT_LABEL}={self.tenant}")
         api = self.engine.api
         try:
             found = api.containers(all=True, filters={"label": filters})
             workers = []
             for summary in found:
+                labels = dict(summary.get("Labels") or {})
+                if tenant_of(labels) != self.tenant:  # `default`: another tenant's label
+                    continue
                 state = WorkerState(running=True)
                 if summary.get("State") != "running":
                     try:
@@ -204,7 +260,7 @@ class DockerRuntime(ContainerSettings):
                     SurvivingWorker(
                         id=str(summary["Id"]),
                         name=str(names[0]).lstrip("/"),
-                        labels=dict(summary.get("Labels") or {}),
+                        labels=labels,
                         state=state,
                     )
                 )
@@ -234,14 +290,21 @@ class DockerRuntime(ContainerSettings):
         return raw.decode("utf-8", errors="replace").splitlines()
 
     def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
-        """The container's environment (credentials included: for restarts, never shown)."""
+        """Nothing for the containers this runtime makes: their secrets went to stdin only.
+
+        Containers made before secrets moved to stdin held them in their environment; those
+        are recovered, so that such a connection still restarts after an upgrade.
+        """
         try:
             entries = self.engine.api.inspect_container(worker.id)["Config"].get("Env") or []
         except NotFound:
             return {}
         except ENGINE_ERRORS as exc:
             raise self.engine.unavailable(exc) from None
-        return dict(entry.partition("=")[::2] for entry in entries)
+        environment = dict(entry.partition("=")[::2] for entry in entries)
+        return {
+            key: environment[key] for key in (API_KEY_ENV, AUTH_TOKEN_ENV) if key in environment
+        }
 
     def remove_connection(self, connection: str) -> list[str]:
         """Remove every container of a connection (kill's final sweep); returns their names."""

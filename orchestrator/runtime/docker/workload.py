@@ -3,8 +3,13 @@
 The Docker runtime creates it as a container; the Swarm runtime as the task of a one-replica
 service. Both start from the same `Workload` (image, labels, environment, user, results
 mount, limits, healthcheck), described here from a `LaunchSpec` by the settings both share
-(`ContainerSettings`: instance, images, limits, network, healthcheck), so the two backends
-differ only in the API calls that make and find their containers.
+(`ContainerSettings`: tenant, instance, images, limits, network, healthcheck), so the two
+backends differ only in the API calls that make and find their containers.
+
+Secrets are not part of a workload: its environment says FEEDDOCK_SECRETS=stdin when the spec
+has any, and the runtime writes them on the container's attached stdin once it runs
+(`DockerHandle.hand_secrets`), so nothing an engine shows (`docker inspect`, a service spec)
+holds them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.results import COMPANION_SUFFIXES
+from contract.secrets import SECRETS_SOURCE_ENV, STDIN
+
 from ...errors import ParameterError
 from ...record import (
     CONNECTION_LABEL,
@@ -22,8 +30,10 @@ from ...record import (
     RESULTS_LABEL,
     ROLE_LABEL,
     TEMP_DIR_LABEL,
+    TENANT_LABEL,
 )
-from ..base import LaunchSpec, Role
+from ...tenant import tenant_from_env
+from ..base import LaunchSpec, Role, RuntimeOptions
 
 INSTANCE_ENV = "FEEDDOCK_INSTANCE"
 NETWORK_ENV = "FEEDDOCK_DOCKER_NETWORK"
@@ -105,6 +115,7 @@ class ContainerSettings:
     """What the Docker and Swarm runtimes share: whose workers, which images, how big."""
 
     instance: str = field(default_factory=lambda: os.environ.get(INSTANCE_ENV) or "default")
+    tenant: str = field(default_factory=tenant_from_env)
     network: str | None = field(default_factory=lambda: os.environ.get(NETWORK_ENV) or None)
     limits: Limits = field(default_factory=Limits.from_env)
     images: dict[Role, str] = field(
@@ -113,6 +124,21 @@ class ContainerSettings:
         }
     )
     healthcheck: dict[str, Any] = field(default_factory=healthcheck_from_env)
+    # What `reconfigure` falls back to for options left unset: the construction's values.
+    _defaults: tuple[str | None, Limits] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._defaults = (self.network, self.limits)
+
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        """The tenant's network and limits for the workers started from now on."""
+        network, limits = self._defaults
+        self.network = options.network or network
+        self.limits = Limits(
+            memory=options.memory or limits.memory,
+            cpus=options.cpus or limits.cpus,
+            pids=options.pids or limits.pids,
+        )
 
     def describe(self, spec: LaunchSpec) -> Workload:
         """The container of `spec`: its labels, environment and user (run_as)."""
@@ -121,8 +147,11 @@ class ContainerSettings:
             CONNECTION_LABEL: spec.connection,
             ROLE_LABEL: spec.role,
             INSTANCE_LABEL: self.instance,
+            TENANT_LABEL: self.tenant,
         }
-        environment = {**spec.env, **spec.secrets}
+        environment = dict(spec.env)
+        if spec.secrets:
+            environment[SECRETS_SOURCE_ENV] = STDIN  # the values follow on stdin
         if "test" in self.healthcheck:  # checks off: nobody reads the heartbeat file
             environment[HEARTBEAT_ENV] = ""
         return Workload(
@@ -153,7 +182,7 @@ def run_as(results_dir: str, temp_dir: str | None, labels: dict[str, str]) -> st
     # stopped) must belong to the container's user too.
     results_file = labels.get(RESULTS_LABEL)
     if results_file and Path(results_file).parent == directory:
-        for suffix in ("", "-wal", "-shm", "-journal", "-cursor"):
+        for suffix in COMPANION_SUFFIXES:
             path = Path(results_file + suffix)
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_uid != uid:

@@ -77,6 +77,7 @@ class SwarmRuntime(ContainerSettings):
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.network not in (None, "host"):
             raise ParameterError(
                 f"The swarm runtime runs workers on the host network of their node; "
