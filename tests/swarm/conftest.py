@@ -27,6 +27,7 @@ from ..conftest import SESSION_INSTANCE, need_docker
 from ..engines import SwarmEngine, swarm_available
 
 REQUIRE_SWARM_ENV = "FEEDDOCK_REQUIRE_SWARM"
+GOOD_KEY = "cluster2-swarm-key"
 pytestmark = pytest.mark.docker
 
 
@@ -49,9 +50,9 @@ def swarm_engine() -> Iterator[SwarmEngine]:
         engine.destroy()
 
 
-def swarm_runtime(engine: SwarmEngine) -> SwarmRuntime:
-    config = SwarmConfig.model_validate({"manager": {"url": engine.url}})
-    return SwarmRuntime(instance=SESSION_INSTANCE, config=config)
+def swarm_runtime(engine: SwarmEngine, tenant: str = "default", **config: Any) -> SwarmRuntime:
+    settings = SwarmConfig.model_validate({"manager": {"url": engine.url}, **config})
+    return SwarmRuntime(instance=SESSION_INSTANCE, tenant=tenant, config=settings)
 
 
 @pytest.fixture
@@ -73,8 +74,9 @@ def api(runtime: SwarmRuntime, swarm_engine: SwarmEngine) -> Iterator[WebSockets
 
 @pytest.fixture
 def market(demo_market: Callable[..., DemoSimulator], swarm_engine: SwarmEngine) -> DemoSimulator:
-    """A demo market on the machine's end of the veth pair (the only address tasks reach)."""
-    return demo_market(host=swarm_engine.host_address, rate=200)
+    """A demo market on the machine's end of the veth pair (the only address tasks reach),
+    which accepts one key: a worker streams only if its secrets line reached it."""
+    return demo_market(host=swarm_engine.host_address, rate=200, api_keys={GOOD_KEY})
 
 
 def inspect(engine: SwarmEngine, *args: str) -> dict[str, Any]:

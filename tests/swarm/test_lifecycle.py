@@ -1,16 +1,21 @@
 """The connection lifecycle on the Swarm runtime, against a real single-node swarm.
 
 Each worker is a one-replica service; its id is its task's container id on the node's engine.
+Every connection here has a provider key (the market refuses any other), so each test also
+shows the secrets line reaching its task over the attach.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import subprocess
 import time
 
 import pytest
 import websockets as ws
+from websockets.exceptions import InvalidStatus
 
 from orchestrator import WebSocketsAPI
 from orchestrator.registry import Registry
@@ -20,11 +25,11 @@ from providers.demo.simulator import DemoSimulator
 from ..conftest import SESSION_INSTANCE, need_docker
 from ..engines import SwarmEngine
 from ..helpers import free_port, row_ids, wait_until
-from .conftest import inspect, swarm_runtime
+from .conftest import GOOD_KEY, inspect, swarm_runtime
 
 
 def connect(api: WebSocketsAPI, market: DemoSimulator, name: str, **kwargs: object):
-    arguments: dict[str, object] = {"symbol": "aapl,msft", **kwargs}
+    arguments: dict[str, object] = {"symbol": "aapl,msft", "api_key": GOOD_KEY, **kwargs}
     return api.create_connection(provider="demo", name=name, url=market.url, **arguments)
 
 
@@ -64,6 +69,38 @@ def test_create_streams_records_from_a_labelled_one_replica_service(api, market,
     assert f"node.id=={swarm_engine.node_id}" in template["Placement"]["Constraints"]
     assert service["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
     wait_until(lambda: len(row_ids(status.results_file)) > 20, timeout=20)
+
+
+def test_credentials_reach_the_task_over_its_attach_and_appear_nowhere(api, market, swarm_engine):
+    token = "cluster2-swarm-token"
+    port = free_port()
+    status = connect(
+        api, market, "cluster2_sw_secret", auth_token=token, start_broadcast=True,
+        broadcast_host="0.0.0.0", broadcast_port=port,
+    ).results  # fmt: skip
+    wait_until(lambda: len(row_ids(status.results_file)) > 5, timeout=20)  # the key was taken
+
+    for container in (status.provider_pid, status.broadcast_pid):
+        task = inspect(swarm_engine, "inspect", str(container))
+        assert "FEEDDOCK_SECRETS=stdin" in task["Config"]["Env"]
+        service_name = task["Config"]["Labels"]["com.docker.swarm.service.name"]
+        service = inspect(swarm_engine, "service", "inspect", service_name)
+        logs = subprocess.run(
+            ["docker", "-H", swarm_engine.url, "logs", str(container)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        shown = json.dumps([task, service]) + logs.stdout + logs.stderr
+        assert GOOD_KEY not in shown and token not in shown
+
+    async def listen(query: str) -> str:
+        address = f"ws://{swarm_engine.node_address}:{port}/{query}"
+        async with ws.connect(address, open_timeout=10) as listener:
+            return str(await asyncio.wait_for(listener.recv(), 10))
+
+    assert '"symbol"' in asyncio.run(listen(f"?auth_token={token}"))
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(listen("?auth_token=wrong"))
+    assert refused.value.response.status_code == 401
 
 
 def test_subscribe_while_streaming_reaches_the_simulator(api, market):

@@ -46,13 +46,26 @@ def test_a_constraint_without_an_operator_is_refused_naming_the_forms():
         meets(NODES[0], ["node.labels.tier=gold"])
 
 
-def test_service_names_are_dns_components_unique_per_tenant_and_connection():
-    name = service_name("Crypto_demo.v2", "provider")
-    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name)
-    assert name.startswith("feeddock-crypto-demo-v2-") and name.endswith("-provider")
-    assert service_name("crypto_demo", "provider") != service_name("crypto-demo", "provider")
-    assert service_name("x", "broadcast", "acme") != service_name("x", "broadcast", "default")
-    assert len(service_name("n" * 200, "broadcast")) <= 63
+DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")  # swarmkit's rule for names
+
+
+def test_service_names_are_dns_labels_that_never_meet_across_tenants_or_connections():
+    tenants = ["default", "acme", "Acme", "ac_me", "ac-me", "a", "a_0b", "x" * 40]
+    connections = ["demo", "Demo", "de.mo", "de_mo", "de-mo", "b", "0b_b", "_1", "n" * 63]
+    names = {
+        (tenant, connection, role): service_name(tenant, connection, role)
+        for tenant in tenants
+        for connection in connections
+        for role in ("provider", "broadcast")
+    }
+    # Swarm compares service names without case: they must differ in more than case.
+    assert len({name.lower() for name in names.values()}) == len(names)
+    for name in names.values():
+        assert DNS_LABEL.match(name) and len(name) <= 63, name
+    assert names["acme", "de.mo", "provider"] == "feeddock_acme_0de_1mo-provider"
+    assert names["Acme", "demo", "broadcast"] == "feeddock__acme_0demo-broadcast"
+    long = names["x" * 40, "n" * 63, "broadcast"]
+    assert long.startswith("feeddock-nnnnnnnnnnn-") and len(long) == 63
 
 
 def test_task_states_become_worker_states_like_containers():

@@ -1,5 +1,5 @@
 """The swarm reached over TCP with TLS, as the engines of other nodes are: services, attach
-(commands and output) and events all go through the TLS endpoint."""
+(the secrets line, commands and output) and events all go through the TLS endpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from orchestrator.runtime.swarm import SwarmConfig, SwarmRuntime
 from ..conftest import SESSION_INSTANCE
 from ..engines import SwarmEngine
 from ..helpers import row_ids, wait_until
+from .conftest import GOOD_KEY
 
 
 def tls_runtime(engine: SwarmEngine, **tls: object) -> SwarmRuntime:
@@ -26,8 +27,9 @@ def test_a_connection_lives_through_a_tls_endpoint(swarm_engine, market):
     api = WebSocketsAPI(Registry(), runtime=runtime)
     try:
         status = api.create_connection(
-            provider="demo", name="cluster_sw_tls", symbol="aapl", url=market.url
-        ).results
+            provider="demo", name="cluster_sw_tls", symbol="aapl", url=market.url,
+            api_key=GOOD_KEY,
+        ).results  # fmt: skip
         assert runtime.manager.base_url.startswith("tcp://")
         assert api.subscribe("cluster_sw_tls", symbol="spy").results.subscribed_symbols == (
             "AAPL,SPY"

@@ -1,15 +1,25 @@
 """Swarm runtime: each worker is the task of a one-replica service, followed on its node.
 
     start(spec) ──> node: where the connection already lives, else placement.py
-                └─> create service feeddock-<name>-<digest>-<role>  (pinned to the node,
-                    restart policy none, labels on the service and its container)
+                └─> create service feeddock_<tenant>_0<name>-<role>  (services.py; pinned to
+                    the node, restart policy none, labels on the service and its container)
                 └─> wait for its task's container ──> DockerHandle (docker/handle.py)
                     through that node's engine: attach, catch up from its log, follow
+                └─> the secrets line on its stdin (that attach connection), when it has secrets
 
 What is shared with the Docker runtime: the container's description (docker/workload.py:
 image, labels, environment, user, results mount, limits, healthcheck off) and everything that
 follows a running container (the attach stream mux, the event watcher, the handle: output,
 exit, stdin, stop). Only making, finding and removing services is Swarm's own.
+
+- Tenants. As with Docker: one runtime per tenant, the tenant in every service name
+  (services.py `service_name`: Swarm refuses `worker_name`'s dots) and label
+  (`feeddock.tenant`); services are listed, adopted and removed for this tenant and instance
+  only, and a name held by anyone else's service is never taken. Placement honours the
+  tenant's constraints (FEEDDOCK_SWARM_CONFIG `constraints`); limits come from its options.
+- Secrets. Never in the service spec: the task's environment says FEEDDOCK_SECRETS=stdin and
+  the runtime writes the secrets line as the first bytes on the attach connection to the task's
+  container (`DockerHandle.hand_secrets`), exactly like the Docker runtime. No copy is kept.
 
 - Node. A connection's provider and broadcast run on one node, beside its SQLite file (WAL
   needs one host). The first worker of a connection is placed (placement.py); later ones,
@@ -26,7 +36,7 @@ exit, stdin, stop). Only making, finding and removing services is Swarm's own.
   there (feeddock's temp directories are made on the orchestrator's host, which is the
   manager's node in a single-node swarm; see docs/scaling.md for more nodes).
 - Network. Host networking on the node: `broadcast_host:broadcast_port` is an address of the
-  node that runs the broadcast server.
+  node that runs the broadcast server. A tenant network is refused (`reconfigure`).
 """
 
 from __future__ import annotations
@@ -44,8 +54,9 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from ...errors import ParameterError, RuntimeUnavailableError, StateError
-from ...record import CONNECTION_LABEL, INSTANCE_LABEL, ROLE_LABEL
-from ..base import LaunchSpec, SurvivingWorker, WorkerSink
+from ...record import CONNECTION_LABEL, INSTANCE_LABEL, ROLE_LABEL, TENANT_LABEL, tenant_of
+from ...tenant import DEFAULT_TENANT
+from ..base import LaunchSpec, RuntimeOptions, SurvivingWorker, WorkerSink
 from ..docker.engine import BUILD_COMMAND, ENGINE_ERRORS, Engine
 from ..docker.handle import ATTACH_ERRORS, DockerHandle
 from ..docker.workload import IMAGE_ENV, ContainerSettings
@@ -64,7 +75,16 @@ from .services import (
 
 TASK_START_SECONDS = 60.0
 TASK_POLL_SECONDS = 0.05
-TENANT = "default"
+
+
+def _host_network_only(network: str | None) -> None:
+    if network not in (None, "host"):
+        raise ParameterError(
+            f"The swarm runtime runs workers on the host network of their node; "
+            f"network {network!r} is not supported.",
+            field="network",
+            allowed=["host"],
+        )
 
 
 @dataclass
@@ -78,18 +98,16 @@ class SwarmRuntime(ContainerSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.network not in (None, "host"):
-            raise ParameterError(
-                f"The swarm runtime runs workers on the host network of their node; "
-                f"network {self.network!r} is not supported.",
-                field="network",
-                allowed=["host"],
-            )
+        _host_network_only(self.network)
         self.manager = Engine(endpoint=self.config.manager_endpoint())
         self._engines: dict[str, Engine] = {}
         self._homes: dict[str, str] = {}  # connection -> node id
         self._lock = threading.Lock()
         self._local_node: str | None = None
+
+    def reconfigure(self, options: RuntimeOptions) -> None:
+        _host_network_only(options.network)
+        super().reconfigure(options)
 
     # -- the swarm and its nodes ----------------------------------------------------------
 
@@ -155,12 +173,15 @@ class SwarmRuntime(ContainerSettings):
     # -- services -------------------------------------------------------------------------
 
     def _services(self, *labels: str) -> list[dict[str, Any]]:
+        """This tenant's services of this instance (with `labels` too)."""
         filters = [f"{INSTANCE_LABEL}={self.instance}", *labels]
+        if self.tenant != DEFAULT_TENANT:  # `default` also owns services with no tenant label
+            filters.append(f"{TENANT_LABEL}={self.tenant}")
         try:
             found: list[dict[str, Any]] = self.manager.api.services(filters={"label": filters})
         except ENGINE_ERRORS as exc:
             raise self.manager.unavailable(exc) from None
-        return found
+        return [s for s in found if tenant_of(s["Spec"].get("Labels") or {}) == self.tenant]
 
     def _home(self, spec: LaunchSpec) -> str:
         """The node of the connection (sticky: its results file is there), else placement's."""
@@ -172,7 +193,7 @@ class SwarmRuntime(ContainerSettings):
             node = (service["Spec"].get("Labels") or {}).get(NODE_LABEL)
             if node:
                 return self._remember(spec.connection, node)
-        constraints = self.config.constraints.get(TENANT, [])
+        constraints = self.config.constraints.get(self.tenant, [])
         try:
             everywhere = self.manager.api.services(filters={"label": f"{ROLE_LABEL}=provider"})
         except ENGINE_ERRORS as exc:
@@ -200,18 +221,12 @@ class SwarmRuntime(ContainerSettings):
                 f"The Docker image {image} is missing. Build it with `{BUILD_COMMAND}` "
                 f"(or set {IMAGE_ENV[spec.role]} to an image that exists) on every node."
             )
-        if spec.secrets:
-            raise ParameterError(
-                "The swarm runtime delivers secrets only through stdin, which needs the "
-                "tenants branch's secrets line; this build cannot start a worker with one.",
-                field="secrets",
-            )
         node = self._home(spec)
-        name = service_name(spec.connection, spec.role, TENANT)
+        name = service_name(self.tenant, spec.connection, spec.role)
         work = self.describe(spec)
         work = dataclasses.replace(work, labels={**work.labels, NODE_LABEL: node})
-        template = task_template(work, node, self.config.constraints.get(TENANT, []))
-        self._clear_service(name)
+        template = task_template(work, node, self.config.constraints.get(self.tenant, []))
+        self._clear_service(name, spec.connection)
         try:
             created = self.manager.api.create_service(template, name=name, labels=work.labels)
         except APIError as exc:
@@ -235,6 +250,8 @@ class SwarmRuntime(ContainerSettings):
         except ATTACH_ERRORS as exc:
             self._remove_service(service, None, None)
             raise RuntimeUnavailableError(f"Swarm could not start {name}: {exc}") from None
+        if spec.secrets:
+            handle.hand_secrets(spec.secrets)  # the worker waits for them before anything
         return handle
 
     def _wait_for_container(self, service: str, name: str, node: str) -> str:
@@ -273,8 +290,10 @@ class SwarmRuntime(ContainerSettings):
             remove=lambda container_id: self._remove_service(service, engine, container_id),
         )
 
-    def _clear_service(self, name: str) -> None:
-        """Remove our service of that name whose task has ended; refuse a running one."""
+    def _clear_service(self, name: str, connection: str) -> None:
+        """Remove this instance's service of that name whose task has ended; refuse anything
+        else (the Docker runtime's `_clear_name` rules). The refusal never says whose service
+        it is unless it is this tenant's."""
         try:
             found = self.manager.api.inspect_service(name)
             tasks = self.manager.api.tasks(filters={"service": found["ID"]})
@@ -283,12 +302,21 @@ class SwarmRuntime(ContainerSettings):
         except ENGINE_ERRORS as exc:
             raise self.manager.unavailable(exc) from None
         labels = found["Spec"].get("Labels") or {}
-        state = task_state(latest_task(tasks))
-        if state.running:
-            owner = labels.get(INSTANCE_LABEL, "unknown")
+        if labels.get(CONNECTION_LABEL) != connection or tenant_of(labels) != self.tenant:
+            raise StateError(
+                f"A swarm service named {name} exists that feeddock did not start for this "
+                f"tenant; rename or remove it (`docker service rm {name}`)."
+            )
+        owner = labels.get(INSTANCE_LABEL, "unknown")
+        if task_state(latest_task(tasks)).running:
             raise StateError(
                 f"Swarm service {name} is already running (orchestrator instance {owner!r}). "
                 f"Kill that connection, or remove it with `docker service rm {name}`."
+            )
+        if owner != self.instance:
+            raise StateError(
+                f"Swarm service {name} (stopped) belongs to orchestrator instance {owner!r}, "
+                f"which re-adopts it; kill the connection there, or `docker service rm {name}`."
             )
         self._remove_service(str(found["ID"]), None, None)
 
@@ -354,7 +382,8 @@ class SwarmRuntime(ContainerSettings):
         return raw.decode("utf-8", errors="replace").splitlines()
 
     def secrets(self, worker: SurvivingWorker) -> dict[str, str]:
-        """None are kept: they went to the worker's stdin only."""
+        """None are kept: they went to the worker's stdin only (a successor restarting the
+        connection takes them from the tenant's configuration, or asks)."""
         return {}
 
     def remove_connection(self, connection: str) -> list[str]:

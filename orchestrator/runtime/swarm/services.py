@@ -30,12 +30,53 @@ NEVER_RAN = frozenset({"rejected", "orphaned", "remove"})
 NODE_LABEL = "feeddock.node"
 
 
-def service_name(connection: str, role: Role, tenant: str = "default") -> str:
-    """A DNS name component (Swarm's rule): a readable part of the connection name and a
-    digest of the whole tenant and name, so distinct connections never share a name."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", connection.lower()).strip("-")[:32] or "connection"
-    digest = hashlib.sha256(f"{tenant}\0{connection}".encode()).hexdigest()[:8]
-    return f"feeddock-{slug}-{digest}-{role}"
+PREFIX = "feeddock"
+MAX_NAME = 63  # Swarm's limit: a service name is a DNS label
+DIGEST_CHARS = 32  # 128 bits of SHA-256 in the names too long to spell out
+SLUG_CHARS = 11
+
+
+def _spelled(text: str) -> str:
+    """`text` in the characters a service name may hold, one way only, whatever the case.
+
+    Lowercase letters, digits and `-` stay; every other character is `_` and one more: `__`
+    an underscore, `_1` a dot, `_<letter>` that letter in uppercase (Swarm compares service
+    names without case, so `Acme` and `acme` must differ in more than case).
+    """
+    out = []
+    for char in text:
+        if char.isascii() and (char.islower() or char.isdigit() or char == "-"):
+            out.append(char)
+        elif char == "_":
+            out.append("__")
+        elif char == ".":
+            out.append("_1")
+        elif char.isascii() and char.isupper():
+            out.append("_" + char.lower())
+        else:  # tenant ids and connection names are checked before they get here
+            raise ValueError(f"{char!r} cannot be part of a service name")
+    return "".join(out)
+
+
+def service_name(tenant: str, connection: str, role: Role) -> str:
+    """The Swarm counterpart of `worker_name` (`feeddock.<tenant>.<connection>-<role>`), which
+    Swarm refuses: its names are DNS labels (letters, digits, `-`, `_`; 63 at most).
+
+        feeddock_<tenant>_0<connection>-<role>     spelled out by `_spelled`, when it fits
+        feeddock-<slug>-<digest>-<role>            else: a readable part of the connection
+                                                   name and 128 bits of SHA-256 of both
+
+    No two tenants' (or connections') names meet: a spelled-out name reads back one way only
+    (after `_`, a `0` ends the tenant and nothing else does; the role is a fixed suffix), the
+    two forms differ in their ninth character, and long names differ in their digest. The
+    runtime also checks a name's labels before it removes or replaces anything under it.
+    """
+    spelled = f"{PREFIX}_{_spelled(tenant)}_0{_spelled(connection)}-{role}"
+    if len(spelled) <= MAX_NAME:
+        return spelled
+    digest = hashlib.sha256(f"{tenant}\0{connection}".encode()).hexdigest()[:DIGEST_CHARS]
+    slug = re.sub(r"[^a-z0-9]+", "-", connection.lower()).strip("-")[:SLUG_CHARS].strip("-")
+    return "-".join(part for part in (PREFIX, slug, digest, role) if part)
 
 
 def task_template(work: Workload, node_id: str, constraints: list[str]) -> TaskTemplate:
