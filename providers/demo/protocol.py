@@ -38,6 +38,7 @@ FIELDS = {
 
 class DemoProtocol(ProviderProtocol[DemoQueryParams]):
     name: ClassVar[str] = "demo"
+    arrays_are_batches: ClassVar[bool] = True
 
     def endpoint(self) -> str:
         # Only reachable when a simulator runs; the orchestrator starts one and sets `url`.

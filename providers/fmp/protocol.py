@@ -50,6 +50,7 @@ OK = 200
 
 class FmpProtocol(ProviderProtocol[FmpQueryParams]):
     name: ClassVar[str] = "fmp"
+    arrays_are_batches: ClassVar[bool] = True
 
     def endpoint(self) -> str:
         return ENDPOINTS[self.params.asset_type]
