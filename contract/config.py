@@ -15,6 +15,11 @@ import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 WORKER_CONFIG_ENV = "FEEDDOCK_CONFIG"
+MIB = 2**20
+# The provider worker's frame limit (websockets' max_size) unless connect_kwargs sets one.
+DEFAULT_MAX_SIZE = 16 * MIB
+DEFAULT_BUFFER_BYTES = 32 * MIB
+MIN_BUFFER_BYTES = 1 * MIB
 API_KEY_ENV = "FEEDDOCK_API_KEY"
 BROADCAST_CONFIG_ENV = "FEEDDOCK_BROADCAST_CONFIG"
 AUTH_TOKEN_ENV = "FEEDDOCK_AUTH_TOKEN"
@@ -61,7 +66,27 @@ class WorkerConfig(_FromEnv):
     results_file: str
     table_name: str = "records"
     limit: int | None = 1000
-    queue_size: int = Field(default=200_000, ge=1, description="records buffered before dropping")
+    buffer_bytes: int = Field(
+        default=DEFAULT_BUFFER_BYTES,
+        ge=MIN_BUFFER_BYTES,
+        description="Bytes of records waiting for the writer before the worker stops reading "
+        "the socket (see worker_memory_limit for the container memory this needs).",
+    )
+    max_backlog_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="The worker stops reading while its oldest uncommitted record is older: "
+        "records are committed within about twice this, and a kill -9 loses about that much.",
+    )
+    stall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds the worker stops reading for a writer that makes no progress; "
+        "past that it reads again and drops the oldest buffered records (counted, reported). "
+        "Keep it under the connection's ping timeout (20 s), or the provider link is lost.",
+    )
     batch_size: int = Field(default=10_000, ge=1, description="records per SQLite transaction")
     exit_on_stdin_eof: bool = Field(
         default=False,

@@ -1,8 +1,10 @@
 """The provider worker: one provider connection, streamed into the results file.
 
 It owns the socket; the provider's protocol object owns the wire format. Frames are turned
-into records and handed to the writer thread without waiting on the disk. Subscription
-changes arrive on stdin and are applied live, and replayed after every reconnect.
+into records, serialised and handed to the writer thread in chunks without waiting on the disk
+(`intake.py`); when the writer falls behind, the worker stops reading the socket (`buffer.py`).
+Subscription changes arrive on stdin and are applied live, and replayed after every reconnect.
+The status lines it prints are listed in the package docstring.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
+import sqlite3
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from contract.commands import Command, CommandError, parse_command
-from contract.config import WorkerConfig
+from contract.config import DEFAULT_MAX_SIZE, WorkerConfig
+from contract.results import problem_of
 from contract.status import Reporter
 from providers import (
     Authorized,
@@ -29,20 +32,32 @@ from providers import (
     Reconnect,
     Records,
     Unauthorized,
+    Unreadable,
     get_provider,
 )
 from providers.protocol import Message
 
+from .buffer import RowBuffer
 from .control import open_stdin
 from .health import beat
+from .intake import SPLIT_BYTES, Counters, Intake, slices
+from .stats import figures, report_stats, summary
 from .writer import RecordWriter
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_UNAUTHORIZED = 3
 EXIT_PROVIDER = 4
-WARNING_INTERVAL_SECONDS = 1.0
-DEFAULT_CONNECT_KWARGS: dict[str, Any] = {"max_size": 2**24, "open_timeout": 10, "close_timeout": 1}
+EXIT_RESULTS = 5
+# max_queue=1: websockets stops reading the socket as soon as more than one frame waits for
+# us, so at most one socket read's frames (or one frame of up to max_size) sit in memory.
+DEFAULT_CONNECT_KWARGS: dict[str, Any] = {
+    "max_size": DEFAULT_MAX_SIZE,
+    "max_queue": 1,
+    "open_timeout": 10,
+    "close_timeout": 1,
+}
+CLOSE_CODE_TOO_BIG = 1009
 
 
 def public_url(url: str) -> str:
@@ -75,22 +90,25 @@ class Worker:
         self.protocol = provider.protocol(self.params, api_key)
         initial = self.params.symbols() if config.symbols is None else config.symbols
         self.symbols: dict[str, None] = {self.protocol.canonical_symbol(s): None for s in initial}
+        self.buffer = RowBuffer(config.buffer_bytes, config.max_backlog_seconds)
         self.writer = RecordWriter(
             config.results_file,
             config.table_name,
             limit=config.limit,
-            capacity=config.queue_size,
+            buffer=self.buffer,
             batch_size=config.batch_size,
             reporter=reporter,
+        )
+        self.counters = Counters()
+        self.intake = Intake(
+            self.buffer, self.counters, reporter, stall_seconds=config.stall_seconds
         )
         self.connection: ClientConnection | None = None
         self.authorized = False
         self.was_ready = False
+        self.connection_count = 0
         self.exit_code = EXIT_OK
         self.stopping = asyncio.Event()
-        self.invalid_count = 0
-        self._reported = (0, 0)
-        self._last_warning = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -98,28 +116,39 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.writer.start()
+        try:
+            self.writer.start()
+        except sqlite3.Error as exc:
+            self.reporter.error(
+                "fatal",
+                f"Cannot open the results file {self.config.results_file}: {exc}",
+                problem=problem_of(exc).value,
+            )
+            return EXIT_RESULTS
         tasks = [
             asyncio.create_task(self._stream(), name="stream"),
             asyncio.create_task(self._control(), name="control"),
             asyncio.create_task(beat(lambda: self.authorized), name="heartbeat"),
+            asyncio.create_task(report_stats(self.reporter, self._figures), name="stats"),
         ]
         await self.stopping.wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.intake.handoff()  # rows of the last event-loop turn
         await asyncio.to_thread(self.writer.close)
-        stats = self.writer.stats
+        self.reporter.flush(force=True)
+        values = self._figures()
         self.reporter.info(
             "stopped",
-            "Disconnected from the provider WebSocket.",
-            received=stats.received,
-            written=stats.written,
-            dropped=stats.dropped,
-            invalid=self.invalid_count,
+            f"Disconnected from the provider WebSocket: {summary(values)}.",
             exit_code=self.exit_code,
+            **values,
         )
         return self.exit_code
+
+    def _figures(self) -> dict[str, Any]:
+        return figures(self.counters, self.buffer, self.writer)
 
     def _fail(self, code: int) -> None:
         self.exit_code = code
@@ -137,6 +166,9 @@ class Worker:
         self.reporter.info("connecting", f"Connecting to {public_url(url)}")
         try:
             async for connection in connect(url, **kwargs):
+                if self.connection_count:
+                    self.counters.reconnects += 1
+                self.connection_count += 1
                 self.connection, self.authorized = connection, False
                 try:
                     await self._session(connection)
@@ -157,6 +189,10 @@ class Worker:
 
     def _disconnected(self, exc: ConnectionClosed | None) -> None:
         detail = "closed by the server" if exc is None else f"closed: {exc}"
+        if exc is not None and exc.sent is not None and exc.sent.code == CLOSE_CODE_TOO_BIG:
+            # A frame over max_size: its records never reached us. Counted as unreadable.
+            self.counters.unreadable += 1
+            detail = f"closed: a frame was larger than max_size ({exc.sent.reason})"
         self.reporter.warning("disconnected", f"Connection {detail}; reconnecting.")
 
     async def _session(self, connection: ClientConnection) -> None:
@@ -165,14 +201,22 @@ class Worker:
         if self.protocol.ready_on_open:
             await self._on_event(connection, Authorized("Authorization: not required"))
         keepalive = asyncio.create_task(self._keepalive(connection), name="keepalive")
+        protocol, intake = self.protocol, self.intake
         try:
             async for frame in connection:
-                for event in self.protocol.receive(frame):
-                    await self._on_event(connection, event)
-                    if self.stopping.is_set():
-                        return
-                if self.protocol.invalid:
-                    self._count_invalid()
+                large = len(frame) >= SPLIT_BYTES and protocol.arrays_are_batches
+                for piece in slices(frame) if large else (frame,):
+                    for event in protocol.receive(piece):
+                        if type(event) is Records:  # the common case, kept short
+                            intake.add(event.items)
+                            continue
+                        await self._on_event(connection, event)
+                        if self.stopping.is_set():
+                            return
+                    if protocol.invalid:
+                        self._count_invalid()
+                    if intake.must_wait:
+                        await intake.room()
         finally:
             keepalive.cancel()
 
@@ -192,8 +236,7 @@ class Worker:
 
     async def _on_event(self, connection: ClientConnection, event: Event) -> None:
         if isinstance(event, Records):
-            if self.writer.put(event.items):
-                self._warn_counts()
+            self.intake.add(event.items)
         elif isinstance(event, Authorized):
             self.authorized = True
             self.reporter.info("authorized", event.message)
@@ -207,10 +250,17 @@ class Worker:
         elif isinstance(event, Unauthorized):
             self.reporter.error("unauthorized", f"UnauthorizedError -> {event.message}")
             self._fail(EXIT_UNAUTHORIZED)
+        elif isinstance(event, Unreadable):
+            self.counters.unreadable += 1
+            self.reporter.emit("WARNING", "unreadable", event.message, throttle="unreadable frames")
         elif isinstance(event, ProviderError):
-            self.reporter.error("provider_error", event.message, fatal=event.fatal)
             if event.fatal:
+                self.reporter.error("provider_error", event.message, fatal=True)
                 self._fail(EXIT_PROVIDER)
+            else:
+                self.reporter.emit(
+                    "ERROR", "provider_error", event.message, throttle="provider errors"
+                )
         elif isinstance(event, Info):
             self.reporter.info("info", event.message)
         elif isinstance(event, Reconnect):
@@ -219,22 +269,13 @@ class Worker:
 
     def _count_invalid(self) -> None:
         invalid = self.protocol.take_invalid()
-        self.invalid_count += len(invalid)
-        self._warn_counts(reason=invalid[-1].reason)
-
-    def _warn_counts(self, reason: str | None = None) -> None:
-        """Report drops and invalid records, at most once a second, with running totals."""
-        now = time.monotonic()
-        counts = (self.writer.stats.dropped, self.invalid_count)
-        if counts == self._reported or now - self._last_warning < WARNING_INTERVAL_SECONDS:
-            return
-        self._reported, self._last_warning = counts, now
-        self.reporter.warning(
-            "dropped",
-            f"{counts[0]} records dropped (buffer full), {counts[1]} failed validation"
-            + (f": {reason}" if reason else ""),
-            dropped=counts[0],
-            invalid=counts[1],
+        self.counters.invalid += len(invalid)
+        self.reporter.emit(
+            "WARNING",
+            "invalid",
+            f"{len(invalid)} records failed validation: {invalid[-1].reason}",
+            throttle="invalid records",
+            invalid=self.counters.invalid,
         )
 
     # -- stdin commands ---------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""The receive loop's side of the buffer: records become rows, handed over in chunks.
+
+Per record the receive loop only serialises (`to_json`) and appends to a local list: the list
+goes to the writer's buffer once per event-loop turn (or every HANDOFF_ROWS rows), so the lock
+is taken per chunk, not per record. After each frame the worker asks `must_wait`: when the
+buffer is full it stops reading (`room`) until the writer catches up, for at most
+`stall_seconds`; past that the buffer overflows (see `buffer.py`) and reading resumes.
+
+Very large frames of protocols whose arrays are batches (`arrays_are_batches`) are cut into
+slices of SLICE_ITEMS messages before the protocol sees them, so their records are
+validated, serialised and handed over slice by slice instead of all existing at once
+(`slices`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from contract.status import Reporter
+from providers import Message, WebSocketData
+
+from .buffer import RowBuffer, chunk_of
+
+HANDOFF_ROWS = 1000
+SPLIT_BYTES = 1 << 20
+SLICE_ITEMS = 1000
+
+
+@dataclass
+class Counters:
+    """What the receive loop counts (the writer and the buffer count the rest)."""
+
+    received: int = 0  # valid records handed to the writer
+    invalid: int = 0  # records the data model refused
+    unreadable: int = 0  # frames that were not JSON, or over max_size
+    reconnects: int = 0
+    last_record_time: float | None = None  # wall clock of the newest record received
+
+
+class Intake:
+    def __init__(
+        self,
+        buffer: RowBuffer,
+        counters: Counters,
+        reporter: Reporter,
+        *,
+        stall_seconds: float,
+    ) -> None:
+        self.buffer = buffer
+        self.counters = counters
+        self.reporter = reporter
+        self.stall_seconds = stall_seconds
+        self.must_wait = False
+        self._pending: list[str] = []
+        self._since = 0.0
+        self._scheduled = False
+        self._dropped_reported = 0
+
+    def add(self, records: Sequence[WebSocketData]) -> None:
+        pending = self._pending
+        if not pending:
+            self._since = time.monotonic()
+            if not self._scheduled:
+                # Runs when the receive loop next waits for the network.
+                asyncio.get_running_loop().call_soon(self.handoff)
+                self._scheduled = True
+        pending += [record.to_json() for record in records]
+        self.counters.received += len(records)
+        if len(pending) >= HANDOFF_ROWS:
+            self.handoff()
+
+    def handoff(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        self.must_wait = self.buffer.put(chunk_of(rows, self._since))
+        self.counters.last_record_time = time.time()
+        if self.buffer.dropped != self._dropped_reported:
+            self._report_dropped()
+
+    async def room(self) -> None:
+        """Stop reading until the buffer has room, for at most `stall_seconds`."""
+        self.must_wait = False
+        if await self.buffer.wait_for_room(self.stall_seconds):
+            return
+        self.buffer.overflow()
+        self.reporter.warning(
+            "overflow",
+            f"The writer has not caught up for {self.stall_seconds:g} s: reading again, "
+            f"dropping the oldest records beyond {self.buffer.max_bytes} bytes until a "
+            "commit succeeds.",
+            max_bytes=self.buffer.max_bytes,
+        )
+        self._report_dropped()
+
+    def _report_dropped(self) -> None:
+        dropped = self.buffer.dropped
+        if dropped == self._dropped_reported:
+            return
+        self.reporter.emit(
+            "WARNING",
+            "dropped",
+            f"{dropped - self._dropped_reported} oldest records dropped (buffer full while "
+            f"the writer is stuck); {dropped} in all.",
+            throttle="drop reports",
+            dropped=dropped,
+        )
+        self._dropped_reported = dropped
+
+
+def slices(frame: Message) -> Iterator[Message]:
+    """A very large JSON array frame as arrays of SLICE_ITEMS messages (else the frame)."""
+    try:
+        items = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        items = None
+    if not isinstance(items, list):
+        del items
+        yield frame  # not an array after all: the protocol decides what it is
+        return
+    # Pop from the end of the reversed list: each slice's objects are freed once handled.
+    items.reverse()
+    while items:
+        batch = [items.pop() for _ in range(min(SLICE_ITEMS, len(items)))]
+        yield orjson.dumps(batch).decode()
