@@ -8,6 +8,7 @@ the provider credential and the listeners' token travel in variables of their ow
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from typing import Any, ClassVar, Self
 
@@ -132,6 +133,35 @@ class BroadcastConfig(_FromEnv):
         return f"ws://{host}:{self.port}"
 
 
+# Memory of a provider worker, measured with bench/worker_memory.py (demo provider, process
+# runtime): peak RSS of a worker whose writer is blocked, holding a full buffer, when one frame
+# just under max_size arrives. Idle: 41 MiB. Peak (buffer MiB, max_size MiB -> MiB):
+# (8, 16) -> 88, (32, 16) -> 110, (64, 16) -> 145, (32, 4) -> 89, i.e. about
+# 50 MiB + 1.0 x buffer + 1.8 x max_size. The factors below round those up; a protocol whose
+# frames are arrays of messages must declare `arrays_are_batches` for the frame term to hold
+# (a frame parsed whole takes ~6x its size, its record models ~20x).
+WORKER_BASE_BYTES = 56 * MIB
+BUFFER_FACTOR = 1.1  # resident bytes per byte of `buffer_bytes` (rows, chunks, allocator)
+FRAME_FACTOR = 3.0  # resident bytes per byte of `max_size` (socket reads, frame copies)
+HEADROOM = 1.25
+
+
+def worker_memory_limit(
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES, max_size: int = DEFAULT_MAX_SIZE
+) -> int:
+    """The container memory limit (bytes) under which no input within `max_size` can get a
+    provider worker OOM-killed: the measured peak for this buffer and frame bound, plus
+    HEADROOM, rounded up to a MiB. Defaults: the worker's defaults.
+    """
+    if buffer_bytes < MIN_BUFFER_BYTES or max_size < 1:
+        raise ValueError(
+            f"buffer_bytes must be >= {MIN_BUFFER_BYTES} and max_size >= 1 "
+            f"(got {buffer_bytes}, {max_size})"
+        )
+    need = WORKER_BASE_BYTES + BUFFER_FACTOR * buffer_bytes + FRAME_FACTOR * max_size
+    return math.ceil(need * HEADROOM / MIB) * MIB
+
+
 def worker_secret(environ: dict[str, str] | None, name: str) -> str | None:
     env = os.environ if environ is None else environ
     return env.get(name) or None
@@ -141,10 +171,15 @@ __all__ = [
     "API_KEY_ENV",
     "AUTH_TOKEN_ENV",
     "BROADCAST_CONFIG_ENV",
+    "DEFAULT_BUFFER_BYTES",
+    "DEFAULT_MAX_SIZE",
+    "MIB",
+    "MIN_BUFFER_BYTES",
     "RESERVED_UVICORN_KWARGS",
     "UVICORN_PARAMETERS",
     "WORKER_CONFIG_ENV",
     "BroadcastConfig",
     "WorkerConfig",
+    "worker_memory_limit",
     "worker_secret",
 ]

@@ -15,11 +15,11 @@ validated, serialised and handed over slice by slice instead of all existing at 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import orjson
 
 from contract.status import Reporter
 from providers import Message, WebSocketData
@@ -27,7 +27,7 @@ from providers import Message, WebSocketData
 from .buffer import RowBuffer, chunk_of
 
 HANDOFF_ROWS = 1000
-SPLIT_BYTES = 1 << 20
+SPLIT_BYTES = 256 * 1024
 SLICE_ITEMS = 1000
 
 
@@ -115,17 +115,63 @@ class Intake:
 
 
 def slices(frame: Message) -> Iterator[Message]:
-    """A very large JSON array frame as arrays of SLICE_ITEMS messages (else the frame)."""
-    try:
-        items = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        items = None
-    if not isinstance(items, list):
-        del items
-        yield frame  # not an array after all: the protocol decides what it is
+    """A very large JSON array frame as arrays of up to SLICE_ITEMS messages each.
+
+    The frame is scanned element by element (the stdlib decoder's `raw_decode`, in C) to find
+    where slices start and end: each element's objects are dropped at once, so the frame never
+    exists parsed as a whole (that takes ~6x its size). Slices are substrings of the frame, so
+    the protocol sees exactly the bytes the provider sent.
+    Anything that is not a well-formed array comes back whole, for the protocol to judge.
+    """
+    text = frame if isinstance(frame, str) else frame.decode(errors="replace")
+    bounds = _slice_bounds(text)
+    if bounds is None:
+        yield frame
         return
-    # Pop from the end of the reversed list: each slice's objects are freed once handled.
-    items.reverse()
-    while items:
-        batch = [items.pop() for _ in range(min(SLICE_ITEMS, len(items)))]
-        yield orjson.dumps(batch).decode()
+    for start, end in bounds:
+        yield f"[{text[start:end]}]"
+
+
+def _slice_bounds(text: str) -> list[tuple[int, int]] | None:
+    """(start, end) of each run of SLICE_ITEMS elements of a JSON array; None if not one."""
+    try:
+        position = _skip(text, 0)
+        if text[position] != "[":
+            return None
+        position = _skip(text, position + 1)
+        if text[position] == "]":
+            return None  # empty: nothing to cut
+        bounds: list[tuple[int, int]] = []
+        first, count = position, 0
+        while True:
+            _, end = _DECODER.raw_decode(text, position)
+            count += 1
+            position = _skip(text, end)
+            if count == SLICE_ITEMS or text[position] == "]":
+                bounds.append((first, end))
+                count = 0
+            if text[position] == "]":
+                break
+            if text[position] != ",":
+                return None
+            position = _skip(text, position + 1)
+            if count == 0:
+                first = position
+        if _skip(text, position + 1) != len(text):
+            return None
+    except (ValueError, IndexError):  # JSONDecodeError is a ValueError
+        return None
+    return bounds
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: orjson refuses them too
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, position: int) -> int:
+    match = _WHITESPACE.match(text, position)
+    return position if match is None else match.end()
