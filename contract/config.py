@@ -141,6 +141,10 @@ class BroadcastConfig(_FromEnv):
 # frames are arrays of messages must declare `arrays_are_batches` for the frame term to hold
 # (a frame parsed whole takes ~6x its size, its record models ~20x).
 WORKER_BASE_BYTES = 56 * MIB
+# A container is also charged for the page cache of the file it writes: the WAL (cut back to
+# 8 MiB each time it starts over, up to ~16 MiB in between) and database pages not yet
+# dropped (the writer drops them after each checkpoint). Measured under a flood: <= 17 MiB.
+PAGE_CACHE_BYTES = 24 * MIB
 BUFFER_FACTOR = 1.1  # resident bytes per byte of `buffer_bytes` (rows, chunks, allocator)
 FRAME_FACTOR = 3.0  # resident bytes per byte of `max_size` (socket reads, frame copies)
 HEADROOM = 1.25
@@ -158,7 +162,8 @@ def worker_memory_limit(
             f"buffer_bytes must be >= {MIN_BUFFER_BYTES} and max_size >= 1 "
             f"(got {buffer_bytes}, {max_size})"
         )
-    need = WORKER_BASE_BYTES + BUFFER_FACTOR * buffer_bytes + FRAME_FACTOR * max_size
+    fixed = WORKER_BASE_BYTES + PAGE_CACHE_BYTES
+    need = fixed + BUFFER_FACTOR * buffer_bytes + FRAME_FACTOR * max_size
     return math.ceil(need * HEADROOM / MIB) * MIB
 
 
