@@ -82,6 +82,7 @@ class RecordWriter:
             target=self._checkpoint, name="wal-checkpoint", daemon=True
         )
         self._connection: sqlite3.Connection | None = None
+        self._pages: PageCache | None = None
         quoted = quote_identifier(table)
         # ORDER BY key: ids follow the array's order (SQLite does not sort: it is free here).
         self._insert = f"INSERT INTO {quoted} (message) SELECT value FROM json_each(?) ORDER BY key"
@@ -95,6 +96,7 @@ class RecordWriter:
         self._connection.execute("PRAGMA wal_autocheckpoint=0")
         self._connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         ensure_table(self._connection, self.table)
+        self._pages = PageCache(self.path)
         self._thread.start()
         self._checkpointer.start()
 
@@ -124,6 +126,8 @@ class RecordWriter:
             with contextlib.suppress(sqlite3.Error):
                 self._connection.close()
             self._connection = None
+            if self._pages is not None and not self._checkpointer.is_alive():
+                self._pages.close()  # only now: see PageCache
 
     # -- the thread -------------------------------------------------------------------------------
 
@@ -253,25 +257,35 @@ class RecordWriter:
                         throttle="failed checkpoints",
                     )
                 else:
-                    drop_cached_pages(self.path)
+                    if self._pages is not None:
+                        self._pages.drop()
                     if frames >= WAL_RESET_FRAMES:
                         self._finish_checkpoint.set()
         finally:
             connection.close()
 
 
-def drop_cached_pages(path: str) -> None:
-    """Ask the kernel to drop the file's clean pages from the page cache (Linux; else no-op)."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is None:
-        return
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        advise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+class PageCache:
+    """Drops the results file's clean pages from the kernel's page cache (Linux; else no-op).
+
+    The descriptor stays open until every SQLite connection of this process is closed: closing
+    any descriptor of a file releases all of the process's POSIX locks on it, SQLite's
+    included, and another process could then take the file for unused and corrupt it
+    (sqlite.org/howtocorrupt.html, 2.2). Opening one once is harmless.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._descriptor: int | None = None
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                self._descriptor = os.open(path, os.O_RDONLY)
+
+    def drop(self) -> None:
+        if self._descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self._descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+
+    def close(self) -> None:
+        descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            os.close(descriptor)
