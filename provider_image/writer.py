@@ -245,8 +245,12 @@ class RecordWriter:
         except sqlite3.Error as exc:
             self.reporter.warning("checkpoint_failed", f"No WAL checkpoints: {exc}")
             return
+        checkpointed = self.written
         try:
             while not self._closed.wait(CHECKPOINT_SECONDS):
+                if self.written == checkpointed:
+                    continue  # nothing new: an idle worker costs a timer, not a checkpoint
+                checkpointed = self.written
                 try:
                     _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as exc:  # busy or I/O: the next round tries again
