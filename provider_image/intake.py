@@ -69,7 +69,8 @@ class Intake:
                 # Runs when the receive loop next waits for the network.
                 asyncio.get_running_loop().call_soon(self.handoff)
                 self._scheduled = True
-        pending += [record.to_json() for record in records]
+        for record in records:  # a loop, not a comprehension: most frames hold one record
+            pending.append(record.to_json())
         self.counters.received += len(records)
         if len(pending) >= HANDOFF_ROWS:
             self.handoff()

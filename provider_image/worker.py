@@ -202,23 +202,37 @@ class Worker:
             await self._on_event(connection, Authorized("Authorization: not required"))
         keepalive = asyncio.create_task(self._keepalive(connection), name="keepalive")
         protocol, intake = self.protocol, self.intake
+        receive, add, batches = protocol.receive, intake.add, protocol.arrays_are_batches
         try:
+            # Runs once per frame: the common path (a frame of records) does the least it can.
             async for frame in connection:
-                large = len(frame) >= SPLIT_BYTES and protocol.arrays_are_batches
-                for piece in slices(frame) if large else (frame,):
-                    for event in protocol.receive(piece):
-                        if type(event) is Records:  # the common case, kept short
-                            intake.add(event.items)
-                            continue
-                        await self._on_event(connection, event)
-                        if self.stopping.is_set():
-                            return
-                    if protocol.invalid:
-                        self._count_invalid()
-                    if intake.must_wait:
-                        await intake.room()
+                if batches and len(frame) >= SPLIT_BYTES:
+                    if await self._receive_large(connection, frame):
+                        return
+                    continue
+                for event in receive(frame):
+                    if type(event) is Records:
+                        add(event.items)
+                    elif await self._on_event(connection, event):
+                        return
+                if protocol.invalid:
+                    self._count_invalid()
+                if intake.must_wait:
+                    await intake.room()
         finally:
             keepalive.cancel()
+
+    async def _receive_large(self, connection: ClientConnection, frame: Message) -> bool:
+        """A very large array frame, slice by slice, waiting for room between slices."""
+        for piece in slices(frame):
+            for event in self.protocol.receive(piece):
+                if await self._on_event(connection, event):
+                    return True
+            if self.protocol.invalid:
+                self._count_invalid()
+            if self.intake.must_wait:
+                await self.intake.room()
+        return False
 
     async def _keepalive(self, connection: ClientConnection) -> None:
         """Send the provider's own keep-alive messages (OKX's `ping`, Bitstamp's heartbeat)."""
@@ -234,7 +248,8 @@ class Worker:
         for message in messages:
             await connection.send(message)
 
-    async def _on_event(self, connection: ClientConnection, event: Event) -> None:
+    async def _on_event(self, connection: ClientConnection, event: Event) -> bool:
+        """Act on one event; True when the worker is stopping (the session ends)."""
         if isinstance(event, Records):
             self.intake.add(event.items)
         elif isinstance(event, Authorized):
@@ -266,6 +281,7 @@ class Worker:
         elif isinstance(event, Reconnect):
             self.reporter.info("reconnect_requested", f"{event.message}; reconnecting.")
             await connection.close()
+        return self.stopping.is_set()
 
     def _count_invalid(self) -> None:
         invalid = self.protocol.take_invalid()

@@ -35,7 +35,7 @@ ParamsT = TypeVar("ParamsT", bound=WebSocketQueryParams)
 RecordT = TypeVar("RecordT", bound=WebSocketData)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per frame
 class Records:
     items: list[WebSocketData]
 
