@@ -87,17 +87,22 @@ async def flood(connection: Any, count: int, per_frame: int, rate: float) -> tup
     started = time.time()
     clock = time.perf_counter()
     sent = 0
+    send = connection.send
     while sent < count:
         now = time.time_ns()
-        size = min(per_frame, count - sent)
-        trades = [TRADE % (now, 100 + (sent + i) % 100 / 100, sent + i + 1) for i in range(size)]
-        await connection.send(trades[0] if per_frame == 1 else "[" + ",".join(trades) + "]")
-        sent += size
+        if per_frame == 1:  # kept lean: the sender must outrun the worker
+            sent += 1
+            await send(TRADE % (now, 100 + sent % 100 / 100, sent))
+        else:
+            size = min(per_frame, count - sent)
+            numbers = range(sent + 1, sent + size + 1)
+            await send("[" + ",".join(TRADE % (now, 100 + n % 100 / 100, n) for n in numbers) + "]")
+            sent += size
         if rate:
             delay = clock + sent / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        elif sent % 1000 < size:
+        elif sent % 1000 < per_frame:
             await asyncio.sleep(0)  # let the server answer pings
     return started, time.time()
 

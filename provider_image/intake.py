@@ -26,7 +26,7 @@ from providers import Message, WebSocketData
 
 from .buffer import RowBuffer, chunk_of
 
-HANDOFF_ROWS = 1000
+HANDOFF_ROWS = 256
 SPLIT_BYTES = 256 * 1024
 SLICE_ITEMS = 1000
 

@@ -76,6 +76,7 @@ class RecordWriter:
         self._trimmed = 0  # rows with id <= this are known to be deleted
         self._give_up = threading.Event()
         self._closed = threading.Event()
+        self._wrote = threading.Event()  # a commit since the last checkpoint
         self._finish_checkpoint = threading.Event()
         self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
         self._checkpointer = threading.Thread(
@@ -114,6 +115,7 @@ class RecordWriter:
         """Write what is buffered, within `timeout`; what cannot be written is counted lost."""
         self.buffer.close()
         self._closed.set()  # no more checkpoints: the last commits need no copy-back now
+        self._wrote.set()  # wakes the checkpointer so that it sees `_closed`
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -201,6 +203,7 @@ class RecordWriter:
             self._failed(exc, count)
             return False
         self.written += count
+        self._wrote.set()
         lag = time.monotonic() - oldest.received
         with self._lag_lock:
             self._max_lag = max(self._max_lag, lag)
@@ -245,12 +248,10 @@ class RecordWriter:
         except sqlite3.Error as exc:
             self.reporter.warning("checkpoint_failed", f"No WAL checkpoints: {exc}")
             return
-        checkpointed = self.written
         try:
-            while not self._closed.wait(CHECKPOINT_SECONDS):
-                if self.written == checkpointed:
-                    continue  # nothing new: an idle worker costs a timer, not a checkpoint
-                checkpointed = self.written
+            # An idle worker's checkpointer sleeps until the next commit: no timer at all.
+            while self._wrote.wait() and not self._closed.wait(CHECKPOINT_SECONDS):
+                self._wrote.clear()
                 try:
                     _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as exc:  # busy or I/O: the next round tries again

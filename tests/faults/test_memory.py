@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,7 @@ import pytest
 from contract.config import DEFAULT_MAX_SIZE, MIB, worker_memory_limit
 from contract.status import Status, parse_line
 from orchestrator import WebSocketsAPI
-from orchestrator.api import teardown
-from orchestrator.registry import Registry
 
-from ..conftest import SESSION_INSTANCE, need_docker
 from ..helpers import wait_until
 from .conftest import numbers
 from .feed import Feed
@@ -27,17 +23,11 @@ FLOOD_SECONDS = 15
 
 
 @pytest.fixture
-def limited_docker(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSocketsAPI]:
-    """The Python API on Docker, provider containers limited to the derived memory."""
-    need_docker()
-    from orchestrator.runtime.docker import MEMORY_ENV, DockerRuntime
-
-    monkeypatch.setenv(MEMORY_ENV, f"{worker_memory_limit() // MIB}m")
-    runtime = DockerRuntime(instance=SESSION_INSTANCE)
-    api = WebSocketsAPI(Registry(), runtime=runtime)
-    yield api
-    api.registry.shutdown(teardown)
-    runtime.close()
+def derived_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Provider containers get `worker_memory_limit()` (requested before `websockets`)."""
+    limit = worker_memory_limit()
+    monkeypatch.setenv("FEEDDOCK_DOCKER_MEMORY", f"{limit // MIB}m")
+    return limit
 
 
 def state(container: str) -> dict[str, object]:
@@ -70,14 +60,22 @@ def memory_peak(container: str) -> int | None:
     return None
 
 
+@pytest.mark.parametrize("runtime_name", ["docker"])
 def test_a_flood_and_a_max_size_frame_fit_the_derived_memory_limit(
-    limited_docker: WebSocketsAPI, feed: Feed
+    derived_limit: int, websockets: WebSocketsAPI, feed: Feed
 ) -> None:
-    status = limited_docker.create_connection(
+    status = websockets.create_connection(
         provider="demo", name="ingest_flood", symbol="aapl", url=feed.url, api_key="k", limit=None
     )
     container = str(status.results.provider_pid)
     results = Path(str(status.results.results_file))
+    memory = subprocess.run(
+        ["docker", "inspect", "-f", "{{.HostConfig.Memory}}", container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(memory) == derived_limit
     feed.wait_subscribed()
 
     feed.stream(0, per_frame=1000)  # as fast as the feed can send
@@ -104,7 +102,7 @@ def test_a_flood_and_a_max_size_frame_fit_the_derived_memory_limit(
     assert stats["written"] + stats["dropped"] == sent
     print(
         f"\nflood {FLOOD_SECONDS} s + {sent - flooded}-record frame under "
-        f"{worker_memory_limit() // MIB} MiB: sent {sent}, committed {stats['written']}, "
+        f"{derived_limit // MIB} MiB: sent {sent}, committed {stats['written']}, "
         f"dropped {stats['dropped']}, lost 0, OOMKilled false, peak "
         f"{'n/a' if peak is None else f'{peak / MIB:.0f} MiB'}"
     )
