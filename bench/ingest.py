@@ -10,6 +10,9 @@ One invocation runs, one after the other on the same machine:
 3. the same worker paced at --rate messages/s, 1 record per frame (and 50 at --batch-rate),
    reporting frame-sent to row-visible delays p50/p99.
 
+The probe and the 1-per-frame flood run --repeat times, alternating, since this machine's
+speed drifts between runs; each round's ratio is printed and the median round reported.
+
 The sender is a separate process speaking FMP's protocol; every trade carries its number (in
 `ls`) and its send time in ns (in `t`), so each phase checks that every message was committed
 exactly once and measures delays from the rows themselves. Rates: committed messages divided by
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import sqlite3
@@ -59,17 +63,21 @@ async def serve() -> None:
     """FMP login/subscribe, then floods on stdin commands `flood COUNT PER_FRAME RATE`."""
     from websockets.asyncio.server import ServerConnection
     from websockets.asyncio.server import serve as ws_serve
+    from websockets.exceptions import ConnectionClosed
 
     subscribed: asyncio.Queue[ServerConnection] = asyncio.Queue()
 
     async def handler(connection: ServerConnection) -> None:
-        async for message in connection:
-            event = orjson.loads(message).get("event")
-            if event == "login":
-                await connection.send('{"event":"login","status":200,"message":"Authenticated"}')
-            elif event == "subscribe":
-                await connection.send('{"event":"subscribe","status":200,"message":"ok"}')
-                subscribed.put_nowait(connection)
+        with contextlib.suppress(ConnectionClosed):  # each phase's worker goes away in the end
+            async for message in connection:
+                event = orjson.loads(message).get("event")
+                if event == "login":
+                    await connection.send(
+                        '{"event":"login","status":200,"message":"Authenticated"}'
+                    )
+                elif event == "subscribe":
+                    await connection.send('{"event":"subscribe","status":200,"message":"ok"}')
+                    subscribed.put_nowait(connection)
 
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -225,6 +233,9 @@ def main() -> int:
     parser.add_argument(
         "--runtime", choices=["process", "docker"], default="process", help="where the worker runs"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of probe + 1-per-frame flood (median)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -244,12 +255,16 @@ def main() -> int:
         f"{os.cpu_count()} CPUs, load {load:.2f}"
     )
     print(f"probe: {args.probe}")
-    probe = run_probe(args.probe, args.count)
     sender = Sender()
     api = WebSocketsAPI(Registry(), runtime=select_runtime(args.runtime))
+    rounds: list[tuple[float, Result]] = []
     try:
+        # The probe and the 1-per-frame flood alternate, `--repeat` times: the ratio of each
+        # round compares runs seconds apart, and the median round is the one reported.
+        for _ in range(args.repeat):
+            probe = run_probe(args.probe, args.count)
+            rounds.append((probe, phase(api, sender, "flood, 1 per frame", args.count, 1, 0)))
         results = [
-            phase(api, sender, "flood, 1 per frame", args.count, 1, 0),
             phase(api, sender, "flood, 50 per frame", args.count, 50, 0),
             phase(api, sender, f"paced {args.rate:,.0f}/s, 1/frame", args.count, 1, args.rate),
             phase(
@@ -261,12 +276,18 @@ def main() -> int:
         api.registry.shutdown(teardown)
         sender.stop()
 
+    for number, (probe, flood) in enumerate(rounds, 1):
+        print(
+            f"round {number}: probe {probe:,.0f} msg/s, worker {flood.rate:,.0f} msg/s "
+            f"(1 per frame), ratio {flood.rate / probe:.2f}"
+        )
+    probe, flood = sorted(rounds, key=lambda pair: pair[1].rate / pair[0])[len(rounds) // 2]
     header = f"{'phase':<28}{'committed':>11}{'lost':>7}{'dup':>6}{'msg/s':>10}{'x probe':>9}"
     header += f"{'p50 ms':>9}{'p99 ms':>9}"
-    print(f"{'limit probe':<28}{'':>11}{'':>7}{'':>6}{probe:>10,.0f}{1:>9.2f}")
+    print(f"{'limit probe (median round)':<28}{'':>11}{'':>7}{'':>6}{probe:>10,.0f}{1:>9.2f}")
     print(header)
     print("-" * len(header))
-    for r in results:
+    for r in [flood, *results]:
         lost, duplicates = args.count - r.distinct, r.committed - r.distinct
         print(
             f"{r.label:<28}{r.committed:>11,}{lost:>7,}{duplicates:>6,}{r.rate:>10,.0f}"
