@@ -29,8 +29,12 @@ def test_at_50000_per_second_commit_lag_stays_bounded_and_nothing_is_lost(
     stats = worker.events("stats")
     assert stats, "no stats line in a 6 s stream"
     # max_backlog_seconds is 0.5: the oldest uncommitted record never waits much longer.
-    assert max(s["backlog"] for s in stats) < 1.5
-    assert max(s["commit_lag"] for s in stats) < 2.0
+    backlog, lag = max(s["backlog"] for s in stats), max(s["commit_lag"] for s in stats)
+    assert backlog < 1.5 and lag < 2.0
+    print(
+        f"\n50,000 msg/s for {sent:,} records: committed {sent}, dropped 0, lost 0, "
+        f"max backlog {backlog:.3f} s, max commit lag {lag:.3f} s"
+    )
 
 
 def test_a_writer_stuck_past_stall_seconds_drops_the_oldest_and_counts_every_one(
