@@ -8,6 +8,7 @@ the provider credential and the listeners' token travel apart, as contract/secre
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from typing import Any, ClassVar, Literal, Self
 
@@ -15,6 +16,11 @@ import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 WORKER_CONFIG_ENV = "FEEDDOCK_CONFIG"
+MIB = 2**20
+# The provider worker's frame limit (websockets' max_size) unless connect_kwargs sets one.
+DEFAULT_MAX_SIZE = 16 * MIB
+DEFAULT_BUFFER_BYTES = 32 * MIB
+MIN_BUFFER_BYTES = 1 * MIB
 API_KEY_ENV = "FEEDDOCK_API_KEY"
 BROADCAST_CONFIG_ENV = "FEEDDOCK_BROADCAST_CONFIG"
 AUTH_TOKEN_ENV = "FEEDDOCK_AUTH_TOKEN"
@@ -74,7 +80,27 @@ class WorkerConfig(_FromEnv):
     results_file: str
     table_name: str = "records"
     limit: int | None = 1000
-    queue_size: int = Field(default=200_000, ge=1, description="records buffered before dropping")
+    buffer_bytes: int = Field(
+        default=DEFAULT_BUFFER_BYTES,
+        ge=MIN_BUFFER_BYTES,
+        description="Bytes of records waiting for the writer before the worker stops reading "
+        "the socket (see worker_memory_limit for the container memory this needs).",
+    )
+    max_backlog_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="The worker stops reading while its oldest uncommitted record is older: "
+        "records are committed within about twice this, and a kill -9 loses about that much.",
+    )
+    stall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds the worker stops reading for a writer that makes no progress; "
+        "past that it reads again and drops the oldest buffered records (counted, reported). "
+        "Keep it under the connection's ping timeout (20 s), or the provider link is lost.",
+    )
     batch_size: int = Field(default=10_000, ge=1, description="records per SQLite transaction")
     exit_on_stdin_eof: bool = Field(
         default=False,
@@ -159,14 +185,54 @@ class BroadcastConfig(_FromEnv):
         return f"ws://{host}:{self.port}"
 
 
+# Memory of a provider worker, measured with bench/worker_memory.py (demo provider, process
+# runtime): peak RSS of a worker whose writer is blocked, holding a full buffer, when one frame
+# just under max_size arrives. Idle: 41 MiB. Peak (buffer MiB, max_size MiB -> MiB):
+# (8, 16) -> 88, (32, 16) -> 110, (64, 16) -> 145, (32, 4) -> 89, i.e. about
+# 50 MiB + 1.0 x buffer + 1.8 x max_size. The factors below round those up; a protocol whose
+# frames are arrays of messages must declare `arrays_are_batches` for the frame term to hold
+# (a frame parsed whole takes ~6x its size, its record models ~20x).
+WORKER_BASE_BYTES = 56 * MIB
+# A container is also charged for the page cache of the file it writes: what was written since
+# the last checkpoint (the writer drops the clean pages of the database and of the WAL after
+# each one, about every second). Measured in a container under a flood of ~80,000 records/s:
+# <= 41 MiB.
+PAGE_CACHE_BYTES = 48 * MIB
+BUFFER_FACTOR = 1.1  # resident bytes per byte of `buffer_bytes` (rows, chunks, allocator)
+FRAME_FACTOR = 3.0  # resident bytes per byte of `max_size` (socket reads, frame copies)
+HEADROOM = 1.25
+
+
+def worker_memory_limit(
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES, max_size: int = DEFAULT_MAX_SIZE
+) -> int:
+    """The container memory limit (bytes) under which no input within `max_size` can get a
+    provider worker OOM-killed: the measured peak for this buffer and frame bound, plus
+    HEADROOM, rounded up to a MiB. Defaults: the worker's defaults.
+    """
+    if buffer_bytes < MIN_BUFFER_BYTES or max_size < 1:
+        raise ValueError(
+            f"buffer_bytes must be >= {MIN_BUFFER_BYTES} and max_size >= 1 "
+            f"(got {buffer_bytes}, {max_size})"
+        )
+    fixed = WORKER_BASE_BYTES + PAGE_CACHE_BYTES
+    need = fixed + BUFFER_FACTOR * buffer_bytes + FRAME_FACTOR * max_size
+    return math.ceil(need * HEADROOM / MIB) * MIB
+
+
 __all__ = [
     "API_KEY_ENV",
     "AUTH_TOKEN_ENV",
     "BROADCAST_CONFIG_ENV",
+    "DEFAULT_BUFFER_BYTES",
+    "DEFAULT_MAX_SIZE",
+    "MIB",
+    "MIN_BUFFER_BYTES",
     "RESERVED_UVICORN_KWARGS",
     "UVICORN_PARAMETERS",
     "WORKER_CONFIG_ENV",
     "BroadcastConfig",
     "SymbolChange",
     "WorkerConfig",
+    "worker_memory_limit",
 ]

@@ -1,8 +1,10 @@
 """The provider worker: one provider connection, streamed into the results file.
 
 It owns the socket; the provider's protocol object owns the wire format. Frames are turned
-into records and handed to the writer thread without waiting on the disk. Subscription
-changes arrive on stdin and are applied live, and replayed after every reconnect.
+into records, serialised and handed to the writer thread in chunks without waiting on the disk
+(`intake.py`); when the writer falls behind, the worker stops reading the socket (`buffer.py`).
+Subscription changes arrive on stdin and are applied live, and replayed after every reconnect.
+The status lines it prints are listed in the package docstring.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from http.client import HTTPException
 from typing import Any
@@ -23,7 +26,8 @@ from websockets.client import backoff
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from contract.commands import Command, CommandError, parse_command
-from contract.config import WorkerConfig
+from contract.config import DEFAULT_MAX_SIZE, WorkerConfig
+from contract.results import problem_of
 from contract.status import Reporter
 from providers import (
     Authorized,
@@ -33,20 +37,32 @@ from providers import (
     Reconnect,
     Records,
     Unauthorized,
+    Unreadable,
     get_provider,
 )
 from providers.protocol import Message, TokenRequest
 
+from .buffer import RowBuffer
 from .control import open_stdin
 from .health import beat
+from .intake import SPLIT_BYTES, Counters, Intake, slices
+from .stats import figures, report_stats, summary
 from .writer import RecordWriter
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_UNAUTHORIZED = 3
 EXIT_PROVIDER = 4
-WARNING_INTERVAL_SECONDS = 1.0
-DEFAULT_CONNECT_KWARGS: dict[str, Any] = {"max_size": 2**24, "open_timeout": 10, "close_timeout": 1}
+EXIT_RESULTS = 5
+# max_queue=1: websockets stops reading the socket as soon as more than one frame waits for
+# us, so at most one socket read's frames (or one frame of up to max_size) sit in memory.
+DEFAULT_CONNECT_KWARGS: dict[str, Any] = {
+    "max_size": DEFAULT_MAX_SIZE,
+    "max_queue": 1,
+    "open_timeout": 10,
+    "close_timeout": 1,
+}
+CLOSE_CODE_TOO_BIG = 1009
 
 
 def http_get(request: TokenRequest, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -89,24 +105,27 @@ class Worker:
         self.protocol = provider.protocol(self.params, api_key)
         initial = self.params.symbols() if config.symbols is None else config.symbols
         self.symbols: dict[str, None] = {self.protocol.canonical_symbol(s): None for s in initial}
+        self.buffer = RowBuffer(config.buffer_bytes, config.max_backlog_seconds)
         for change in config.changes:  # made while the worker was stopped
             self._change_symbols(change.action, change.symbols)
         self.writer = RecordWriter(
             config.results_file,
             config.table_name,
             limit=config.limit,
-            capacity=config.queue_size,
+            buffer=self.buffer,
             batch_size=config.batch_size,
             reporter=reporter,
+        )
+        self.counters = Counters()
+        self.intake = Intake(
+            self.buffer, self.counters, reporter, stall_seconds=config.stall_seconds
         )
         self.connection: ClientConnection | None = None
         self.authorized = False
         self.was_ready = False
+        self.connection_count = 0
         self.exit_code = EXIT_OK
         self.stopping = asyncio.Event()
-        self.invalid_count = 0
-        self._reported = (0, 0)
-        self._last_warning = 0.0
         self._token_request = self.protocol.token_request()
         self._token_at: float | None = None  # monotonic time of the last token
         self._token_fresh = False  # no connection has opened with it yet
@@ -117,28 +136,39 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.writer.start()
+        try:
+            self.writer.start()
+        except sqlite3.Error as exc:
+            self.reporter.error(
+                "fatal",
+                f"Cannot open the results file {self.config.results_file}: {exc}",
+                problem=problem_of(exc).value,
+            )
+            return EXIT_RESULTS
         tasks = [
             asyncio.create_task(self._stream(), name="stream"),
             asyncio.create_task(self._control(), name="control"),
             asyncio.create_task(beat(lambda: self.authorized), name="heartbeat"),
+            asyncio.create_task(report_stats(self.reporter, self._figures), name="stats"),
         ]
         await self.stopping.wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.intake.handoff()  # rows of the last event-loop turn
         await asyncio.to_thread(self.writer.close)
-        stats = self.writer.stats
+        self.reporter.flush(force=True)
+        values = self._figures()
         self.reporter.info(
             "stopped",
-            "Disconnected from the provider WebSocket.",
-            received=stats.received,
-            written=stats.written,
-            dropped=stats.dropped,
-            invalid=self.invalid_count,
+            f"Disconnected from the provider WebSocket: {summary(values)}.",
             exit_code=self.exit_code,
+            **values,
         )
         return self.exit_code
+
+    def _figures(self) -> dict[str, Any]:
+        return figures(self.counters, self.buffer, self.writer)
 
     def _fail(self, code: int) -> None:
         self.exit_code = code
@@ -159,6 +189,9 @@ class Worker:
             self.reporter.info("connecting", f"Connecting to {public_url(url)}")
             try:
                 async for connection in connect(url, **kwargs):
+                    if self.connection_count:
+                        self.counters.reconnects += 1
+                    self.connection_count += 1
                     self.connection, self.authorized = connection, False
                     self._token_fresh = False
                     try:
@@ -237,6 +270,10 @@ class Worker:
 
     def _disconnected(self, exc: ConnectionClosed | None) -> None:
         detail = "closed by the server" if exc is None else f"closed: {exc}"
+        if exc is not None and exc.sent is not None and exc.sent.code == CLOSE_CODE_TOO_BIG:
+            # A frame over max_size: its records never reached us. Counted as unreadable.
+            self.counters.unreadable += 1
+            detail = f"closed: a frame was larger than max_size ({exc.sent.reason})"
         self.reporter.warning("disconnected", f"Connection {detail}; reconnecting.")
 
     async def _session(self, connection: ClientConnection) -> None:
@@ -245,16 +282,38 @@ class Worker:
         if self.protocol.ready_on_open:
             await self._on_event(connection, Authorized(self.protocol.ready_message))
         keepalive = asyncio.create_task(self._keepalive(connection), name="keepalive")
+        protocol, intake = self.protocol, self.intake
+        receive, add, batches = protocol.receive, intake.add, protocol.arrays_are_batches
         try:
+            # Runs once per frame: the common path (a frame of records) does the least it can.
             async for frame in connection:
-                for event in self.protocol.receive(frame):
-                    await self._on_event(connection, event)
-                    if self.stopping.is_set():
+                if batches and len(frame) >= SPLIT_BYTES:
+                    if await self._receive_large(connection, frame):
                         return
-                if self.protocol.invalid:
+                    continue
+                for event in receive(frame):
+                    if type(event) is Records:
+                        add(event.items)
+                    elif await self._on_event(connection, event):
+                        return
+                if protocol.invalid:
                     self._count_invalid()
+                if intake.must_wait:
+                    await intake.room()
         finally:
             keepalive.cancel()
+
+    async def _receive_large(self, connection: ClientConnection, frame: Message) -> bool:
+        """A very large array frame, slice by slice, waiting for room between slices."""
+        for piece in slices(frame):
+            for event in self.protocol.receive(piece):
+                if await self._on_event(connection, event):
+                    return True
+            if self.protocol.invalid:
+                self._count_invalid()
+            if self.intake.must_wait:
+                await self.intake.room()
+        return False
 
     async def _keepalive(self, connection: ClientConnection) -> None:
         """Send the provider's own keep-alive messages (OKX's `ping`, Bitstamp's heartbeat)."""
@@ -270,10 +329,10 @@ class Worker:
         for message in messages:
             await connection.send(message)
 
-    async def _on_event(self, connection: ClientConnection, event: Event) -> None:
+    async def _on_event(self, connection: ClientConnection, event: Event) -> bool:
+        """Act on one event; True when the worker is stopping (the session ends)."""
         if isinstance(event, Records):
-            if self.writer.put(event.items):
-                self._warn_counts()
+            self.intake.add(event.items)
         elif isinstance(event, Authorized):
             self.authorized = True
             self.reporter.info("authorized", event.message)
@@ -287,34 +346,33 @@ class Worker:
         elif isinstance(event, Unauthorized):
             self.reporter.error("unauthorized", f"UnauthorizedError -> {event.message}")
             self._fail(EXIT_UNAUTHORIZED)
+        elif isinstance(event, Unreadable):
+            self.counters.unreadable += 1
+            self.reporter.emit("WARNING", "unreadable", event.message, throttle="unreadable frames")
         elif isinstance(event, ProviderError):
-            self.reporter.error("provider_error", event.message, fatal=event.fatal)
             if event.fatal:
+                self.reporter.error("provider_error", event.message, fatal=True)
                 self._fail(EXIT_PROVIDER)
+            else:
+                self.reporter.emit(
+                    "ERROR", "provider_error", event.message, throttle="provider errors"
+                )
         elif isinstance(event, Info):
             self.reporter.info("info", event.message)
         elif isinstance(event, Reconnect):
             self.reporter.info("reconnect_requested", f"{event.message}; reconnecting.")
             await connection.close()
+        return self.stopping.is_set()
 
     def _count_invalid(self) -> None:
         invalid = self.protocol.take_invalid()
-        self.invalid_count += len(invalid)
-        self._warn_counts(reason=invalid[-1].reason)
-
-    def _warn_counts(self, reason: str | None = None) -> None:
-        """Report drops and invalid records, at most once a second, with running totals."""
-        now = time.monotonic()
-        counts = (self.writer.stats.dropped, self.invalid_count)
-        if counts == self._reported or now - self._last_warning < WARNING_INTERVAL_SECONDS:
-            return
-        self._reported, self._last_warning = counts, now
-        self.reporter.warning(
-            "dropped",
-            f"{counts[0]} records dropped (buffer full), {counts[1]} failed validation"
-            + (f": {reason}" if reason else ""),
-            dropped=counts[0],
-            invalid=counts[1],
+        self.counters.invalid += len(invalid)
+        self.reporter.emit(
+            "WARNING",
+            "invalid",
+            f"{len(invalid)} records failed validation: {invalid[-1].reason}",
+            throttle="invalid records",
+            invalid=self.counters.invalid,
         )
 
     # -- stdin commands ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from .protocol import (
     Reconnect,
     Records,
     Unauthorized,
+    Unreadable,
 )
 from .records import WebSocketData, epoch_to_datetime
 from .registry import Provider, UnknownProvider, available_providers, get_provider
@@ -29,6 +30,7 @@ __all__ = [
     "Records",
     "Unauthorized",
     "UnknownProvider",
+    "Unreadable",
     "WebSocketData",
     "WebSocketQueryParams",
     "available_providers",

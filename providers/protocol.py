@@ -12,6 +12,7 @@ Events a frame can turn into::
     ├── Unauthorized   the provider refused the credentials (fatal: never retried)
     ├── Info           a status message worth showing (subscription acks, notices)
     ├── ProviderError  an error the provider reported; `fatal` ends the worker
+    │   └── Unreadable a frame that is not JSON (`decode`): counted, not reported one by one
     ├── Heartbeat      a keep-alive with nothing to show
     └── Reconnect      the server asks the client to reconnect (maintenance, connection age)
 """
@@ -34,7 +35,7 @@ ParamsT = TypeVar("ParamsT", bound=WebSocketQueryParams)
 RecordT = TypeVar("RecordT", bound=WebSocketData)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, once per frame
 class Records:
     items: list[WebSocketData]
 
@@ -58,6 +59,11 @@ class Info:
 class ProviderError:
     message: str
     fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable(ProviderError):
+    """A frame that could not be decoded at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,10 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
     # Seconds a token from `token_request()` may be reused for a new connection (the worker
     # also fetches a new one when the server refuses the old one). None: until refused.
     token_max_age: ClassVar[float | None] = None
+    # True when a frame holding a JSON array is a batch of independent messages (the demo,
+    # Polygon): the worker may then feed a very large frame to `receive` in slices, so that
+    # its records never all exist at once (a record model takes ~20x its JSON in memory).
+    arrays_are_batches: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, api_key: str | None) -> None:
         self.params = params
@@ -178,12 +188,13 @@ class ProviderProtocol(ABC, Generic[ParamsT]):
         try:
             return orjson.loads(frame)
         except orjson.JSONDecodeError:
-            return ProviderError(f"unreadable frame: {frame[:200]!r}")
+            return Unreadable(f"unreadable frame: {frame[:200]!r}")
 
     def validate(self, model: type[RecordT], fields: dict[str, Any], raw: object) -> RecordT | None:
         """The record, or None after noting (in `invalid`) why the data model refused it."""
         try:
-            return model.model_validate(fields)
+            # The model's validator itself (as `model_validate` does, minus its wrapper).
+            return model.__pydantic_validator__.validate_python(fields)  # type: ignore[no-any-return]
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"])

@@ -88,6 +88,8 @@ def credentials(api_key: str) -> tuple[str, str]:
 
 class AlpacaProtocol(ProviderProtocol[AlpacaQueryParams]):
     name: ClassVar[str] = "alpaca"
+    # Alpaca frames are arrays of independent messages (trades, quotes, control messages).
+    arrays_are_batches: ClassVar[bool] = True
 
     def endpoint(self) -> str:
         return f"wss://{self.params.host}/{self.params.path}"

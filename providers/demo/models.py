@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from ..params import WebSocketQueryParams
 from ..records import WebSocketData
@@ -28,6 +28,17 @@ class DemoQueryParams(WebSocketQueryParams):
 
 
 class DemoData(WebSocketData):
-    """A demo trade or quote. Wire names: sym, t, ev, x, p, s, bp, bs, ap, as, q."""
+    """A demo trade or quote, validated straight from the wire names (validation aliases):
+    sym, t, ev, x, p, s, bp, bs, ap, as, q. Other wire fields are kept as extras."""
 
+    symbol: str = Field(validation_alias="sym")
+    date: AwareDatetime = Field(validation_alias="t")
+    type: str | None = Field(default=None, validation_alias="ev")
+    exchange: str | None = Field(default=None, validation_alias="x")
+    last_price: float | None = Field(default=None, validation_alias="p")
+    last_size: float | None = Field(default=None, validation_alias="s")
+    bid_price: float | None = Field(default=None, validation_alias="bp")
+    bid_size: float | None = Field(default=None, validation_alias="bs")
+    ask_price: float | None = Field(default=None, validation_alias="ap")
+    ask_size: float | None = Field(default=None, validation_alias="as")
     sequence: int | None = Field(default=None, alias="q")

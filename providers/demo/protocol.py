@@ -20,24 +20,10 @@ from ..protocol import (
 )
 from .models import DemoData, DemoQueryParams
 
-# Wire field -> record field (the demo's own compact names).
-FIELDS = {
-    "sym": "symbol",
-    "t": "date",
-    "ev": "type",
-    "x": "exchange",
-    "p": "last_price",
-    "s": "last_size",
-    "bp": "bid_price",
-    "bs": "bid_size",
-    "ap": "ask_price",
-    "as": "ask_size",
-    "q": "sequence",
-}
-
 
 class DemoProtocol(ProviderProtocol[DemoQueryParams]):
     name: ClassVar[str] = "demo"
+    arrays_are_batches: ClassVar[bool] = True
 
     def endpoint(self) -> str:
         # Only reachable when a simulator runs; the orchestrator starts one and sets `url`.
@@ -69,8 +55,7 @@ class DemoProtocol(ProviderProtocol[DemoQueryParams]):
         for item in items:
             kind = item.get("ev") if isinstance(item, dict) else None
             if kind in ("trade", "quote"):
-                fields = {FIELDS.get(k, k): v for k, v in item.items()}
-                record = self.validate(DemoData, fields, item)
+                record = self.validate(DemoData, item, item)  # the model reads wire names
                 if record is not None:
                     records.append(record)
             elif kind == "heartbeat":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..params import WebSocketQueryParams, split_symbols
 from ..records import WebSocketData
@@ -60,10 +60,23 @@ class FmpQueryParams(WebSocketQueryParams):
 
 
 class FmpData(WebSocketData):
-    """An FMP trade, quote or trade break.
+    """An FMP trade, quote or trade break, validated straight from the wire names.
 
-    Wire names: s, t, type, e, lp, ls, bp, bs, ap, as. `timestamp` keeps `t` exactly as sent
-    (epoch nanoseconds for stocks), since `date` only holds microseconds.
+    Wire names (validation aliases): s, t, type, e, lp, ls, bp, bs, ap, as; the record keeps
+    the clean names. `timestamp` keeps `t` exactly as sent (epoch nanoseconds for stocks),
+    since `date` only holds microseconds. Wire fields FMP does not document are not kept.
     """
 
+    # No dict is rebuilt per record under the clean names: pydantic reads the wire names.
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: str = Field(validation_alias="s")
+    date: AwareDatetime = Field(validation_alias="t")
+    exchange: str | None = Field(default=None, validation_alias="e")
+    last_price: float | None = Field(default=None, validation_alias="lp")
+    last_size: float | None = Field(default=None, validation_alias="ls")
+    bid_price: float | None = Field(default=None, validation_alias="bp")
+    bid_size: float | None = Field(default=None, validation_alias="bs")
+    ask_price: float | None = Field(default=None, validation_alias="ap")
+    ask_size: float | None = Field(default=None, validation_alias="as")
     timestamp: int | None = Field(default=None, description="`t` as sent by FMP.")

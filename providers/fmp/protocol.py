@@ -30,18 +30,6 @@ from ..protocol import (
 )
 from .models import ENDPOINTS, FmpData, FmpQueryParams
 
-# Wire field -> record field.
-FIELDS = {
-    "s": "symbol",
-    "t": "date",
-    "e": "exchange",
-    "lp": "last_price",
-    "ls": "last_size",
-    "bp": "bid_price",
-    "bs": "bid_size",
-    "ap": "ask_price",
-    "as": "ask_size",
-}
 TYPES = {"T": "trade", "Q": "quote", "B": "break"}
 # Client-side feed filter: FMP streams every event type for a subscribed ticker.
 FEED_TYPES = {"trade": frozenset({"trade", "break"}), "quote": frozenset({"quote"})}
@@ -50,6 +38,7 @@ OK = 200
 
 class FmpProtocol(ProviderProtocol[FmpQueryParams]):
     name: ClassVar[str] = "fmp"
+    arrays_are_batches: ClassVar[bool] = True
 
     def endpoint(self) -> str:
         return ENDPOINTS[self.params.asset_type]
@@ -90,6 +79,10 @@ class FmpProtocol(ProviderProtocol[FmpQueryParams]):
     def receive(self, frame: Message) -> list[Event]:
         """One JSON object per frame (not an array); a list is accepted all the same."""
         parsed = self.decode(frame)
+        if type(parsed) is dict and "s" in parsed and "type" in parsed and "event" not in parsed:
+            # The common case, kept short: one trade or quote per frame.
+            record = self._record(parsed)
+            return [Records([record])] if record is not None and self._wanted(record) else []
         if isinstance(parsed, ProviderError):
             return [parsed]
         events: list[Event] = []
@@ -154,12 +147,11 @@ class FmpProtocol(ProviderProtocol[FmpQueryParams]):
         The docs swap the descriptions of `bp` and `bs`; every client and capture has
         bp = bid price and bs = bid size, which is what we follow.
         """
-        fields: dict[str, Any] = {FIELDS[k]: v for k, v in item.items() if k in FIELDS}
-        kind = item.get("type")
-        fields["type"] = TYPES.get(kind, kind) if isinstance(kind, str) else kind
-        if isinstance(fields.get("symbol"), str):
-            fields["symbol"] = fields["symbol"].upper()
-        raw_time = item.get("t")
-        if isinstance(raw_time, int) and not isinstance(raw_time, bool):
+        # The model reads the wire names (`FmpData`); only values that change are set here.
+        kind, symbol, raw_time = item.get("type"), item.get("s"), item.get("t")
+        fields = {**item, "type": TYPES.get(kind, kind) if isinstance(kind, str) else kind}
+        if isinstance(symbol, str):
+            fields["s"] = symbol.upper()
+        if type(raw_time) is int:  # not a bool
             fields["timestamp"] = raw_time
         return self.validate(FmpData, fields, item)

@@ -86,6 +86,7 @@ def pair_parts(symbol: str, market: str) -> tuple[str, str] | None:
 
 class PolygonProtocol(ProviderProtocol[PolygonQueryParams]):
     name: ClassVar[str] = "polygon"
+    arrays_are_batches: ClassVar[bool] = True
     docs_url: ClassVar[str] = "https://polygon.io/docs/websocket/quickstart"
 
     def endpoint(self) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.config import MIB, worker_memory_limit
 from contract.results import COMPANION_SUFFIXES
 from contract.secrets import SECRETS_SOURCE_ENV, STDIN
 
@@ -38,6 +39,10 @@ from ..base import LaunchSpec, Role, RuntimeOptions
 INSTANCE_ENV = "FEEDDOCK_INSTANCE"
 NETWORK_ENV = "FEEDDOCK_DOCKER_NETWORK"
 MEMORY_ENV = "FEEDDOCK_DOCKER_MEMORY"
+# The default container memory: what a provider worker with its default buffer and frame bound
+# was measured to need at its peak (bench/worker_memory.py), so that no in-spec input gets it
+# OOM-killed; never below the 256 MiB the project has always given.
+DEFAULT_MEMORY = f"{max(256, worker_memory_limit() // MIB)}m"
 CPUS_ENV = "FEEDDOCK_DOCKER_CPUS"
 PIDS_ENV = "FEEDDOCK_DOCKER_PIDS"
 HEALTHCHECK_ENV = "FEEDDOCK_DOCKER_HEALTHCHECK"
@@ -77,7 +82,7 @@ def healthcheck_from_env() -> dict[str, Any]:
 class Limits:
     """Per-container resource limits (FEEDDOCK_DOCKER_MEMORY / _CPUS / _PIDS)."""
 
-    memory: str = "256m"
+    memory: str = DEFAULT_MEMORY
     cpus: float = 1.0
     pids: int = 256
 
