@@ -243,7 +243,6 @@ def main() -> int:
         return 0
 
     from orchestrator import WebSocketsAPI
-    from orchestrator.api import teardown
     from orchestrator.registry import Registry
     from orchestrator.runtime import select_runtime
 
@@ -273,7 +272,7 @@ def main() -> int:
             ),
         ]  # fmt: skip
     finally:
-        api.registry.shutdown(teardown)
+        api.shutdown()
         sender.stop()
 
     for number, (probe, flood) in enumerate(rounds, 1):
