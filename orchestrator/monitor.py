@@ -17,7 +17,7 @@ from contract.status import Level, Status, human_part, parse_line
 from . import console
 from .logtail import LogTail
 from .runtime import WorkerState
-from .stats import StatsHistory
+from .stats import StatsHistory, unsaved_note
 
 # Events after which a worker will not become ready on its own.
 FATAL_EVENTS = frozenset({"unauthorized", "fatal", "config_error", "results_in_use"})
@@ -42,6 +42,8 @@ CLEARS = {
 PROVIDER_ERROR_SECONDS = 60.0
 # Periodic counters (stats.py): kept for metrics, not shown to the user every few seconds.
 STATS_EVENT = "stats"
+# The worker's last line on a clean stop, with its final counters (nothing unreported is lost).
+STOPPED_EVENT = "stopped"
 LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING, Level.INFO: logging.INFO}
 HISTORY = 500
 
@@ -57,6 +59,7 @@ class WorkerMonitor:
         self.final_state: WorkerState | None = None
         self.last_error: str | None = None
         self.fatal_event: Status | None = None
+        self.stopped_cleanly = False
         # kind -> (message, when): what is wrong right now (see PROBLEM_OF and CLEARS).
         self._problems: dict[str, tuple[str, float]] = {}
         self.stats = StatsHistory()
@@ -81,6 +84,8 @@ class WorkerMonitor:
             self.events.append(status)
             if status.event in READY_EVENTS:
                 self.ready = True
+            elif status.event == STOPPED_EVENT:
+                self.stopped_cleanly = True
             elif status.event in FATAL_EVENTS or (
                 status.event == "provider_error" and status.get("fatal")
             ):
@@ -103,6 +108,9 @@ class WorkerMonitor:
             self.final_state = state
             if self.last_error is None or state.oom_killed:
                 self.last_error = state.describe()
+            unsaved = None if self.stopped_cleanly else unsaved_note(self.stats)
+            if unsaved is not None and state.describe() is not None:
+                self.last_error = f"{self.last_error}; {unsaved}"
             listeners = list(self._exit_listeners)
             self._cond.notify_all()
         for listener in listeners:

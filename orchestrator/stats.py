@@ -75,6 +75,22 @@ class StatsHistory:
         return max(0.0, (samples[-1][1] - base[1]) / elapsed)
 
 
+def unsaved_note(history: StatsHistory, ended_at: float | None = None) -> str | None:
+    """For a provider worker that ended without its final counters (kill -9, OOM): what may
+    be lost, from its last `stats` line (what it held then: received, not yet written nor
+    dropped) and its age (what arrived since was never reported). None without any line."""
+    latest = history.latest()
+    if latest is None:
+        return None
+    at, figures = latest
+    held = figures.get("received", 0) - figures.get("written", 0) - figures.get("dropped", 0)
+    age = (time.time() if ended_at is None else ended_at) - at
+    return (
+        f"records it received after its last report ({age:.1f} s before it ended, "
+        f"{max(held, 0):,.0f} then not yet committed) and did not commit are lost"
+    )
+
+
 class ConnectionMetrics(BaseModel):
     """`metrics` in a connection's status: the counters its workers last reported.
 

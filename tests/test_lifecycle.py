@@ -293,4 +293,5 @@ def test_a_dead_worker_shows_as_stopped_with_its_last_error(websockets, market):
     wait_until(lambda: client.last_error)
     # SIGKILL: a process reports -9, a container 128 + 9.
     killed = -9 if isinstance(pid, int) else 137
-    assert client.last_error == f"worker exited with code {killed}"
+    # ...and, once it printed counters, what it may have lost (see tests/faults).
+    assert client.last_error.startswith(f"worker exited with code {killed}")
