@@ -140,8 +140,8 @@ def test_a_disk_that_fills_while_streaming_degrades_the_connection(
     http = serve()
     results = tiny_disk / "results.db"
     assert create(http, market, results_file=str(results), limit=None).status_code == 200
+    started = time.monotonic()  # from the first byte of the filler: the disk is full sooner
     fill(tiny_disk)
-    started = time.monotonic()
     degraded = wait_until(
         lambda: (
             (s := http.get(f"{API}/get_client_status").json()["results"][0])["health"] == "degraded"
@@ -149,7 +149,9 @@ def test_a_disk_that_fills_while_streaming_degrades_the_connection(
         ),
         timeout=10,
     )
-    assert time.monotonic() - started < 5
+    elapsed = time.monotonic() - started
+    print(f"\nfull disk ({runtime_name}): degraded {elapsed:.2f} s after filling began")
+    assert elapsed < 2, f"degraded after {elapsed:.1f} s"
     assert "full" in degraded["last_error"]
     assert degraded["is_running"] is True
 
