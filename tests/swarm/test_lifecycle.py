@@ -233,7 +233,8 @@ def test_supervision_starts_a_crashed_task_again_as_a_new_service(api, market, s
 
 
 def test_create_connection_median_of_five_on_swarm_and_on_docker(api, swarm_engine, market):
-    """Not a limit: the figure for the two runtimes in the same run (printed with -s)."""
+    """Ten connections that each stream once created, five per runtime. Speed is not checked
+    here (bench/ measures speed): the medians are printed, with -s, for the same run."""
     need_docker()
     docker_runtime = DockerRuntime(instance=SESSION_INSTANCE)
     docker_api = WebSocketsAPI(Registry(), runtime=docker_runtime)
@@ -255,7 +256,6 @@ def test_create_connection_median_of_five_on_swarm_and_on_docker(api, swarm_engi
         local.stop()
     print(f"create_connection median of 5: swarm {medians['swarm']:.2f} s, "
           f"docker {medians['docker']:.2f} s")  # fmt: skip
-    assert medians["swarm"] < 15 and medians["docker"] < 15
 
 
 @pytest.mark.parametrize("runtime_name", ["swarm"])
