@@ -119,7 +119,8 @@ class TableReader:
         self._sequence = "SELECT seq FROM sqlite_sequence WHERE name = ?"
         self._tail = _Connection(path, table)
         self._history = _Connection(path, table, KeyCache())
-        self._data_version: int | None = None
+        self._data_version: tuple[aiosqlite.Connection, int] | None = None
+        self._drained = False  # the last read returned all there was
 
     async def close(self) -> None:
         await self._tail.close()
@@ -145,16 +146,22 @@ class TableReader:
             return Poll([])
         if not await tail.open() or not await tail.has_table():
             return Poll([])
+        # An idle server polls every `sleep_time` (and rechecks after notifications): when the
+        # last read left nothing unread and nobody committed since, one query says so.
+        if self._drained and not await self._changed():
+            return Poll([])
         rows = await self._select_after(after_id)
+        self._drained = len(rows) < self.batch_rows
         if rows:
             return self._with_gap(rows, after_id)
-        if after_id > 0 and await self._changed():
+        if after_id > 0:  # a commit that added nothing to read: rows deleted, or a new table?
             sequence = await self._last_sequence()
             if sequence is not None and sequence < after_id:
                 return self._restart(await self._select_after(0), "results table recreated")
         return Poll([])
 
     def _restart(self, rows: list[Row], reason: str) -> Poll:
+        self._drained = len(rows) < self.batch_rows
         return Poll(rows, reset=reason, full=len(rows) == self.batch_rows)
 
     def _with_gap(self, rows: list[Row], after_id: int) -> Poll:
@@ -172,12 +179,13 @@ class TableReader:
         return [(int(row[0]), bytes(row[1])) for row in found]
 
     async def _changed(self) -> bool:
-        """False only when nobody committed since the last call."""
+        """False only when nobody committed since the last call on this connection."""
         db = self._tail.db
         assert db is not None
         [(version,)] = list(await db.execute_fetchall("PRAGMA data_version"))
-        changed = version != self._data_version
-        self._data_version = version
+        # data_version is per connection: a reopened file starts a new series.
+        changed = (db, version) != self._data_version
+        self._data_version = (db, version)
         return bool(changed)
 
     async def _last_sequence(self) -> int | None:
