@@ -39,6 +39,15 @@ class Poll:
     full: bool = False  # BATCH_ROWS rows: more are waiting
 
 
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """What any write changes about a file: inode, size, modification time (ns)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
 class _Connection:
     """One aiosqlite connection to the results file, opened once the file exists."""
 
@@ -121,6 +130,8 @@ class TableReader:
         self._history = _Connection(path, table, KeyCache())
         self._data_version: tuple[aiosqlite.Connection, int] | None = None
         self._drained = False  # the last read returned all there was
+        self.queries = 0  # made by `poll` (the `stats` line's `queries`: an idle server makes none)
+        self._wal: tuple[aiosqlite.Connection, tuple[int, int, int]] | None = None
 
     async def close(self) -> None:
         await self._tail.close()
@@ -135,8 +146,12 @@ class TableReader:
         [(value,)] = list(await tail.db.execute_fetchall(self._start, (self.table,)))
         return int(value or 0)
 
-    async def poll(self, after_id: int) -> Poll:
-        """Rows with id > after_id, oldest first, at most `batch_rows` of them."""
+    async def poll(self, after_id: int, *, notified: bool = False) -> Poll:
+        """Rows with id > after_id, oldest first, at most `batch_rows` of them.
+
+        `notified`: a change notification woke the caller, so something was probably written:
+        read without first asking whether anything changed.
+        """
         tail = self._tail
         if tail.db is not None and tail.file_inode() != tail.inode:
             await tail.close()  # the file was deleted or replaced: read the new one from the start
@@ -146,10 +161,13 @@ class TableReader:
             return Poll([])
         if not await tail.open() or not await tail.has_table():
             return Poll([])
-        # An idle server polls every `sleep_time` (and rechecks after notifications): when the
-        # last read left nothing unread and nobody committed since, one query says so.
-        if self._drained and not await self._changed():
+        # An idle server polls every `sleep_time`: when the last read left nothing unread and
+        # nobody committed since, a stat (or at most one query) says so.
+        if self._drained and not notified and not await self._changed():
             return Poll([])
+        if notified:  # this read sees the WAL as it is now: polls need no query until it changes
+            wal = _signature(self.path + "-wal")
+            self._wal = (tail.db, wal) if wal is not None and tail.db is not None else None
         rows = await self._select_after(after_id)
         self._drained = len(rows) < self.batch_rows
         if rows:
@@ -172,6 +190,7 @@ class TableReader:
         db = self._tail.db
         assert db is not None
         try:
+            self.queries += 1
             found = await db.execute_fetchall(self._select, (after_id, self.batch_rows))
         except sqlite3.OperationalError:
             self._tail.table_ready = False  # dropped under us? look again next time
@@ -179,18 +198,32 @@ class TableReader:
         return [(int(row[0]), bytes(row[1])) for row in found]
 
     async def _changed(self) -> bool:
-        """False only when nobody committed since the last call on this connection."""
+        """False only when nobody committed since the last call on this connection.
+
+        Every commit writes to the WAL, which changes its size or modification time (or its
+        inode, when the file is replaced): an unchanged WAL needs no query, which spares an
+        idle server a trip through the reader's thread at every poll. The one miss (the WAL
+        started over and rewritten to the very same size within one tick of the file
+        system's clock) needs a lost notification as well, and the next commit reveals it.
+        """
         db = self._tail.db
         assert db is not None
+        wal = _signature(self.path + "-wal")
+        if wal is not None and self._wal == (db, wal):
+            return False
+        self.queries += 1
         [(version,)] = list(await db.execute_fetchall("PRAGMA data_version"))
         # data_version is per connection: a reopened file starts a new series.
         changed = (db, version) != self._data_version
         self._data_version = (db, version)
+        # Taken before the query: a commit between the two shows at the next call.
+        self._wal = (db, wal) if wal is not None else None
         return bool(changed)
 
     async def _last_sequence(self) -> int | None:
         db = self._tail.db
         assert db is not None
+        self.queries += 1
         found = list(await db.execute_fetchall(self._sequence, (self.table,)))
         return int(found[0][0]) if found else None
 

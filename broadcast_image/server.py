@@ -226,6 +226,6 @@ async def run(config: BroadcastConfig, token: str | None, reporter: Reporter) ->
         address=config.address,
         records=hub.stats.records_read,
         slow_disconnects=hub.stats.slow_closes,
-        **hub.snapshot(),
+        **tailer.snapshot(),
     )
     return EXIT_OK

@@ -32,8 +32,8 @@ CURSOR_SECONDS = 0.1
 HEARTBEAT_SECONDS = 300.0
 # A notification can arrive between SQLite's write of a commit to the WAL and its update of the
 # WAL index that makes the commit visible (longer when the writer is descheduled there on a
-# busy machine); after a notified read, read again after these delays until one finds rows,
-# before falling back to `sleep_time`.
+# busy machine); after a read woken by the WAL, read again after these delays until one finds
+# rows, before falling back to `sleep_time`. A writer that signals its commits needs none.
 RECHECK_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 # After a notified read that did find rows, one more read: a notification that came just before
 # that read (a second commit still being written) was consumed by it. Not the whole ladder: at
@@ -73,7 +73,7 @@ class Tailer:
         self.hub.reset(start)
         now = self._now()
         self._stats_at = now
-        self._stats_last = self._counters(self.hub.snapshot())  # nothing to say until a change
+        self._stats_last = self._counters(self.snapshot())  # nothing to say until a change
         self._publish_cursor(now, force=True)
 
     async def run(self) -> None:
@@ -82,7 +82,7 @@ class Tailer:
         while True:
             self._ensure_watcher()
             self.changed.clear()
-            poll = await self._poll()
+            poll = await self._poll(notified)
             self._apply(poll)
             now = self._now()
             self._publish_cursor(now)
@@ -92,17 +92,17 @@ class Tailer:
             if self.changed.is_set():
                 notified = True  # a commit landed while we read
                 continue
-            if notified:
-                # The commit that woke us may not be visible yet.
+            if notified and not self.watcher.signals_commits:
+                # Woken by the WAL: the commit that woke us may not be visible yet.
                 rechecks = iter(RECHECK_AFTER_ROWS_SECONDS if poll.rows else RECHECK_SECONDS)
             elif poll.rows:
                 rechecks = iter(())  # a recheck found it
             timeout = min(next(rechecks, self._timeout(now)), self._timeout(now))
             notified = await self._wait(timeout)
 
-    async def _poll(self) -> Poll:
+    async def _poll(self, notified: bool) -> Poll:
         try:
-            return await self.reader.poll(self.hub.last_id)
+            return await self.reader.poll(self.hub.last_id, notified=notified)
         except sqlite3.Error as exc:
             self._report_error(exc)
             return Poll([])
@@ -189,7 +189,7 @@ class Tailer:
     def _report_stats(self, now: float, *, force: bool = False) -> None:
         if not force and now - self._stats_at < self.config.stats_seconds:
             return
-        snapshot = self.hub.snapshot()
+        snapshot = self.snapshot()
         counters = self._counters(snapshot)
         if counters == self._stats_last and now - self._stats_at < HEARTBEAT_SECONDS:
             return
@@ -203,6 +203,10 @@ class Tailer:
             f"{snapshot['buffered_bytes']} bytes buffered",
             **snapshot,
         )
+
+    def snapshot(self) -> dict[str, int]:
+        """The hub's counters and the reader's `queries`."""
+        return {**self.hub.snapshot(), "queries": self.reader.queries}
 
     @staticmethod
     def _counters(snapshot: dict[str, int]) -> dict[str, int]:

@@ -1,11 +1,17 @@
 """Wakes the tailer when a commit lands in the results file, instead of waiting out `sleep_time`.
 
-SQLite in WAL mode appends every commit to `<results_file>-wal`, so a change notification on
-that file means "something may have been committed". We watch the results file's directory with
-inotify (through `asyncinotify`: asyncio-native, its file descriptor sits in the event loop, no
-thread and no timer, so an idle server wakes for nothing) and keep only events about the
-results file and its WAL. inotify works on the inode, so a writer in another container that
-shares the bind-mounted directory wakes us too, as does a writer process on the same host.
+feeddock's writer signals each commit once it is visible (`contract.lock.signal_commit`: the
+timestamps of `<results_file>-lock`). Any other writer is heard through the WAL: SQLite in WAL
+mode appends every commit to `<results_file>-wal`, so a write there means "something may be
+being committed" (several events per commit, the first before the commit can be read). Once a
+commit signal has been seen, the WAL's events are ignored (`signals_commits`): one wake per
+commit, read at once, instead of several reads and rechecks.
+
+We watch the results file's directory with inotify (through `asyncinotify`: asyncio-native,
+its file descriptor sits in the event loop, no thread and no timer, so an idle server wakes for
+nothing) and keep only events about the results file, its WAL and its lock file. inotify works
+on the inode, so a writer in another container that shares the bind-mounted directory wakes us
+too, as does a writer process on the same host.
 
 Notifications are a hint, never the only path: the tailer still reads at least every
 `sleep_time`, so a lost notification (a full inotify queue, a file system without inotify
@@ -20,7 +26,17 @@ from pathlib import Path
 
 from asyncinotify import Inotify, Mask
 
-_MASK = Mask.MODIFY | Mask.CREATE | Mask.MOVED_TO | Mask.DELETE | Mask.MOVED_FROM | Mask.ONLYDIR
+from contract.lock import LOCK_SUFFIX
+
+_MASK = (
+    Mask.MODIFY
+    | Mask.ATTRIB
+    | Mask.CREATE
+    | Mask.MOVED_TO
+    | Mask.DELETE
+    | Mask.MOVED_FROM
+    | Mask.ONLYDIR
+)
 
 
 class CommitWatcher:
@@ -29,7 +45,9 @@ class CommitWatcher:
         self.directory = path.parent
         self.database = Path(path.name)
         self.wal = Path(path.name + "-wal")
+        self.lock = Path(path.name + LOCK_SUFFIX)
         self.changed = changed
+        self.signals_commits = False  # the writer signals its commits: WAL events are noise
         self._inotify: Inotify | None = None
 
     @property
@@ -63,11 +81,17 @@ class CommitWatcher:
                 if Mask.IGNORED in event.mask:  # the directory went away
                     self.changed.set()
                     return
-                # Any change to the WAL; the database file only when it appears or goes
-                # (its MODIFY events are checkpoints, which add no rows).
-                if (
-                    event.name == self.wal
-                    or (event.name == self.database and Mask.MODIFY not in event.mask)
+                if event.name == self.lock and Mask.ATTRIB in event.mask:
+                    self.signals_commits = True
+                    self.changed.set()
+                # Any change to the WAL, until the writer signals its commits; the database
+                # file only when it appears or goes (its MODIFY events are checkpoints, which
+                # add no rows).
+                elif (
+                    (event.name == self.wal and not self.signals_commits)
+                    or (
+                        event.name == self.database and not event.mask & (Mask.MODIFY | Mask.ATTRIB)
+                    )
                     or Mask.Q_OVERFLOW in event.mask
                 ):
                     self.changed.set()

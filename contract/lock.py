@@ -8,6 +8,11 @@ worker's own lock is what closes the race between two such probes.
 
 A lock file beside the database, not the database itself: SQLite uses POSIX record locks on
 the database, which `flock` would mix with on some file systems (NFS emulates flock with them).
+
+The lock file is also the commit signal: after each commit the writer sets its timestamps
+(`signal_commit`), an inotify ATTRIB event that the broadcast server reads as "a commit is
+visible now". The WAL's own write events come several per commit and before the commit can be
+read (the WAL index in `-shm` is updated through shared memory, which inotify does not see).
 """
 
 from __future__ import annotations
@@ -54,4 +59,25 @@ def is_held(results_file: str) -> bool:
     return False
 
 
-__all__ = ["LOCK_SUFFIX", "hold", "is_held", "lock_path"]
+def open_signal(results_file: str) -> int | None:
+    """A descriptor for `signal_commit`, or None when the lock file is missing or unreadable."""
+    try:
+        return os.open(lock_path(results_file), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def signal_commit(fd: int) -> bool:
+    """Tell watchers a commit is visible (the lock file's timestamps); False when not allowed.
+
+    Another descriptor than the lock's own: closing it later does not release the `flock`,
+    which belongs to the lock's open file description.
+    """
+    try:
+        os.utime(fd)
+    except OSError:  # a lock file of another user: watchers fall back to the WAL's events
+        return False
+    return True
+
+
+__all__ = ["LOCK_SUFFIX", "hold", "is_held", "lock_path", "open_signal", "signal_commit"]

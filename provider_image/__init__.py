@@ -59,7 +59,7 @@ Writing
   stay buffered and the commit is retried every 0.5 s.
 - `write_recovered` [INFO]: a commit succeeded again: `failed_seconds`.
 - `write_abandoned` [ERROR]: stopping with rows that could not be written: `lost`.
-- `checkpoint_failed` [WARNING, rate-limited]: a WAL checkpoint failed (retried each second).
+- `checkpoint_failed` [WARNING, rate-limited]: a WAL checkpoint failed (retried at the next one).
 - `overflow` [WARNING]: the writer made no progress for `stall_seconds`: reading again,
   dropping the oldest rows beyond `max_bytes` until a commit succeeds.
 - `dropped` [WARNING, rate-limited]: rows dropped by overflow: `dropped` (total).

@@ -42,7 +42,7 @@ COUNTERS: dict[str, frozenset[str]] = {
     "broadcast": frozenset(
         {
             "records_read", "records_sent", "frames_sent", "slow_closes", "gaps",
-            "records_lost", "refused",
+            "records_lost", "refused", "queries",
         }
     ),
 }  # fmt: skip
@@ -67,6 +67,7 @@ HELP: dict[str, str] = {
     "slow_closes": "Listeners closed for being too slow.",
     "gaps": "Gaps in the results table (rows trimmed before they were read).",
     "buffered_bytes": "Bytes waiting to be sent to listeners.",
+    "queries": "Queries the broadcast server made to the results file to follow it.",
 }
 NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 

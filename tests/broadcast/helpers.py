@@ -18,6 +18,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from contract import lock
 from contract.results import connect as store_connect
 from contract.results import prepare
 from contract.status import parse_line
@@ -124,12 +125,16 @@ def start_broadcast(
 class Table:
     """The results table, written the way the provider worker writes it."""
 
-    def __init__(self, path: Path, table: str = "records") -> None:
+    def __init__(self, path: Path, table: str = "records", *, signal_commits: bool = True) -> None:
         prepare(path, table)
         self.path = path
         self.connection = store_connect(path)
         self.table = table
         self.sequence = 0
+        # Like the worker's writer: the lock file's timestamps after each commit (or, False:
+        # a writer that does not, heard through the WAL's events only).
+        lock.lock_path(str(path)).touch()
+        self.signal = lock.open_signal(str(path)) if signal_commits else None
 
     def insert(self, count: int, symbol: str = "AAPL", pad: int = 0) -> list[str]:
         """Insert `count` records numbered on from the last; returns their stored JSON text."""
@@ -159,6 +164,8 @@ class Table:
             f'INSERT INTO "{self.table}" (message) VALUES (?)', [(m,) for m in messages]
         )
         self.connection.execute("COMMIT")
+        if self.signal is not None:
+            assert lock.signal_commit(self.signal)
 
     def clear(self) -> None:
         self.connection.execute(f'DELETE FROM "{self.table}"')
@@ -169,6 +176,8 @@ class Table:
 
     def close(self) -> None:
         self.connection.close()
+        if self.signal is not None:
+            os.close(self.signal)
 
 
 class Listener:

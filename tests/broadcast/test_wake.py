@@ -36,6 +36,39 @@ async def test_a_commit_reaches_listeners_long_before_sleep_time(
     await listener.close()
 
 
+async def test_a_writer_that_does_not_signal_commits_is_heard_through_the_wal(
+    results_file: Path, broadcast: Start
+) -> None:
+    """Another writer (or an older worker): its WAL writes wake the server, then rechecks find
+    the commit once it is visible."""
+    table = Table(results_file, signal_commits=False)
+    _, url = broadcast(sleep_time=5)
+    listener = await Listener(url).open()
+    try:
+        delays = await latencies(listener, table, 20, 0.05)
+        assert max(delays) < MARGIN_SECONDS, delays
+    finally:
+        table.close()
+        await listener.close()
+
+
+async def test_a_signalling_writer_wakes_the_server_once_per_commit(
+    table: Table, broadcast: Start
+) -> None:
+    """Once the writer signals its commits, one read per commit: no WAL events, no rechecks
+    (the server's reads are counted by its stats line)."""
+    process, url = broadcast(sleep_time=5, stats_seconds=0.5)
+    listener = await Listener(url).open()
+    delays = await latencies(listener, table, 20, 0.05)
+    assert max(delays) < MARGIN_SECONDS, delays
+    await listener.close()
+    stats = process.wait_event("stats", where=lambda event: event["records_read"] == 20)
+    # One query per commit (its rows), plus the start's few; WAL events would add reads and
+    # rechecks (measured: about 3 queries per commit without the signal).
+    assert stats["queries"] <= 20 + 5, stats
+    assert not [event for event in process.events if event["event"] == "wake_unavailable"]
+
+
 async def test_without_notifications_records_still_arrive_within_sleep_time(
     table: Table, broadcast: Start
 ) -> None:

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 
 from contract import cursor
+from provider_image import writer as writer_module
 
 from ..helpers import wait_until
 from .conftest import Harness
@@ -146,3 +148,26 @@ def test_close_with_a_failing_disk_ends_in_time_and_counts_the_rows_as_lost(
     assert (harness.writer.written, harness.writer.lost) == (0, 50)
     abandoned = harness.lines.statuses("write_abandoned")
     assert [s["lost"] for s in abandoned] == [50]
+
+
+def test_a_slow_writer_checkpoints_rarely_and_a_busy_one_each_round(
+    writer: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each checkpoint costs two fsyncs: a trickle of rows waits CHECKPOINT_IDLE_SECONDS.
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.02)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_IDLE_SECONDS", 3.0)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_ROWS", 100)
+    harness = writer()
+    started = time.monotonic()
+    for start in range(0, 10):
+        harness.put(numbered(start, 1))
+        wait_until(lambda count=start + 1: harness.writer.written == count)
+    time.sleep(0.3)  # 15 rounds of CHECKPOINT_SECONDS
+    assert harness.writer.checkpoints == 0
+    wait_until(lambda: harness.writer.checkpoints == 1, timeout=8)
+    assert time.monotonic() - started >= 2.5
+
+    harness.put(numbered(10, 100))  # CHECKPOINT_ROWS since the last one: due next round
+    wait_until(lambda: harness.writer.checkpoints == 2, timeout=1.5)  # not 3 s
+    with sqlite3.connect(harness.path) as connection:
+        assert connection.execute("SELECT count(*) FROM records").fetchone() == (110,)
