@@ -3,6 +3,7 @@ failing commits at once and their recovery, without losing a row it could keep."
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from contract import cursor
+from contract import cursor, lock
 from provider_image import writer as writer_module
 
 from ..helpers import wait_until
@@ -171,3 +172,20 @@ def test_a_slow_writer_checkpoints_rarely_and_a_busy_one_each_round(
     wait_until(lambda: harness.writer.checkpoints == 2, timeout=1.5)  # not 3 s
     with sqlite3.connect(harness.path) as connection:
         assert connection.execute("SELECT count(*) FROM records").fetchone() == (110,)
+
+
+def test_each_commit_is_signalled_through_the_lock_file(
+    writer: Callable[..., Harness], tmp_path: Path
+) -> None:
+    """The broadcast server wakes on the lock file's timestamps (contract.lock.signal_commit)."""
+    path = tmp_path / "results.db"
+    held = lock.hold(str(path))  # as the worker does before its writer starts
+    assert held is not None
+    stamp = lock.lock_path(str(path))
+    os.utime(stamp, ns=(0, 0))
+    harness = writer(path)
+    harness.put(numbered(0, 10))
+    wait_until(lambda: harness.writer.written == 10)
+    assert stamp.stat().st_mtime_ns > 0
+    assert lock.is_held(str(path))  # the signal's own descriptor left the lock alone
+    os.close(held)
