@@ -187,9 +187,7 @@ class WebSocketsAPI:
             )
             try:
                 location.prepare()
-                client.connect()
-                if params.start_broadcast:
-                    client.start_broadcasting()
+                client.connect(broadcast=params.start_broadcast)
             except BaseException:
                 client.teardown()
                 HOLDS.release(location.path)

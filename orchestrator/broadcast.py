@@ -82,29 +82,15 @@ class BroadcastServer:
         auth_token: str | None,
         labels: dict[str, str],
     ) -> BroadcastServer:
-        ensure_port_free(config.host, config.port)
-        spec = LaunchSpec(
-            role="broadcast",
+        launch = BroadcastLaunch(
+            runtime,
+            config,
             connection=connection,
-            env=config.environment(),
             results_dir=results_dir,
-            labels={
-                **labels,
-                ADDRESS_LABEL: config.address,
-                CONFIG_LABEL: config.model_dump_json(),
-            },
-            secrets={AUTH_TOKEN_ENV: auth_token} if auth_token else {},
+            auth_token=auth_token,
+            labels=labels,
         )
-        monitor = WorkerMonitor()
-        handle = runtime.start(spec, monitor)
-        event = monitor.wait_event(lambda s: s.event in READY_EVENTS, READY_TIMEOUT_SECONDS)
-        if event is not None and event.event == "listening":
-            return cls(handle, monitor, str(event.get("address") or config.address), config)
-        handle.stop(STOP_TIMEOUT_SECONDS)
-        if event is not None and event.event == "port_in_use":
-            raise PortInUseError(event.message)
-        reason = monitor.last_error or (event.message if event else "") or "no answer"
-        raise WorkerError(f"The broadcast server for {connection!r} did not start: {reason}")
+        return launch.ready()
 
     @classmethod
     def adopt(cls, runtime: Runtime, worker: SurvivingWorker) -> BroadcastServer:
@@ -124,4 +110,53 @@ class BroadcastServer:
         self.handle.release()
 
 
-__all__ = ["BroadcastServer", "broadcast_config", "ensure_port_free"]
+class BroadcastLaunch:
+    """A broadcast server started and not yet listening: `ready()` waits for it, `abandon()`
+    stops it. Apart so that a connection can start its provider meanwhile (the server needs
+    nothing from the provider: it waits for the results file's rows)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: BroadcastConfig,
+        *,
+        connection: str,
+        results_dir: str,
+        auth_token: str | None,
+        labels: dict[str, str],
+    ) -> None:
+        ensure_port_free(config.host, config.port)
+        spec = LaunchSpec(
+            role="broadcast",
+            connection=connection,
+            env=config.environment(),
+            results_dir=results_dir,
+            labels={
+                **labels,
+                ADDRESS_LABEL: config.address,
+                CONFIG_LABEL: config.model_dump_json(),
+            },
+            secrets={AUTH_TOKEN_ENV: auth_token} if auth_token else {},
+        )
+        self.config = config
+        self.connection = connection
+        self.monitor = WorkerMonitor()
+        self.handle = runtime.start(spec, self.monitor)
+
+    def ready(self) -> BroadcastServer:
+        """The server once it listens; stopped, and the reason raised, when it cannot."""
+        event = self.monitor.wait_event(lambda s: s.event in READY_EVENTS, READY_TIMEOUT_SECONDS)
+        if event is not None and event.event == "listening":
+            address = str(event.get("address") or self.config.address)
+            return BroadcastServer(self.handle, self.monitor, address, self.config)
+        self.abandon()
+        if event is not None and event.event == "port_in_use":
+            raise PortInUseError(event.message)
+        reason = self.monitor.last_error or (event.message if event else "") or "no answer"
+        raise WorkerError(f"The broadcast server for {self.connection!r} did not start: {reason}")
+
+    def abandon(self) -> None:
+        self.handle.stop(STOP_TIMEOUT_SECONDS)
+
+
+__all__ = ["BroadcastLaunch", "BroadcastServer", "broadcast_config", "ensure_port_free"]

@@ -9,6 +9,7 @@ from contract.config import WorkerConfig
 from orchestrator import (
     ConnectionExistsError,
     ConnectionNotFoundError,
+    PortInUseError,
     StateError,
     UnauthorizedError,
     WebSocketsAPI,
@@ -145,3 +146,27 @@ def test_tokens_guard_every_call(api: WebSocketsAPI) -> None:
         api.get_results("demo", auth_token="nope")
     assert api.get_client_status("all").results == []
     assert api.get_client_status("all", auth_token="s3cret").results[0].auth_required
+
+
+def test_the_broadcast_server_starts_beside_the_provider_and_goes_when_the_provider_fails(
+    api: WebSocketsAPI, engine: FakeEngine
+) -> None:
+    """create_connection starts both workers at once; a provider that cannot start takes the
+    broadcast server it started with it, and leaves no name behind."""
+    engine.refusals["refused"] = "bad key"
+    with pytest.raises(UnauthorizedError):
+        create(api, name="refused", broadcast_port=7003, start_broadcast=True)
+    started = [w for w in engine.workers.values() if w.spec.connection == "refused"]
+    assert sorted(w.role for w in started) == ["broadcast", "provider"]
+    assert engine.running() == []
+    with pytest.raises(ConnectionNotFoundError):
+        api.get_client_status("refused")
+
+
+def test_a_taken_broadcast_port_fails_the_create_and_leaves_nothing_running(
+    api: WebSocketsAPI, engine: FakeEngine
+) -> None:
+    create(api, name="first", broadcast_port=7004, start_broadcast=True)
+    with pytest.raises(PortInUseError):
+        create(api, name="second", broadcast_port=7004, start_broadcast=True)
+    assert [w.spec.connection for w in engine.running()] == ["first", "first"]
