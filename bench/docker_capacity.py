@@ -310,14 +310,22 @@ def docker_stats(containers: list[str]) -> str:
     return out.stdout.strip() or out.stderr.strip()
 
 
-def cleanup(instance: str) -> None:
-    """Remove every container of this run, and the temp results they name (interrupted runs)."""
-    found = subprocess.run(
+def run_containers(instance: str) -> list[str]:
+    return subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=feeddock.orchestrator={instance}"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.split()
+
+
+def cleanup(instance: str) -> None:
+    """Remove every container of this run, and the temp results they name (interrupted runs).
+
+    Listed again after each pass: on a host this loaded a `docker rm -f` can fail for some
+    (a VM paused under it left ten behind once), and what is left is said.
+    """
+    found = run_containers(instance)
     if not found:
         return
     temp_dirs = subprocess.run(
@@ -326,8 +334,14 @@ def cleanup(instance: str) -> None:
         text=True,
         check=False,
     ).stdout.split()
-    for start in range(0, len(found), 50):  # in batches: one `docker rm` per 50 containers
-        subprocess.run(["docker", "rm", "-f", *found[start : start + 50]], capture_output=True)
+    for _ in range(3):
+        for start in range(0, len(found), 50):  # in batches: one `docker rm` per 50 containers
+            subprocess.run(["docker", "rm", "-f", *found[start : start + 50]], capture_output=True)
+        found = run_containers(instance)
+        if not found:
+            break
+    if found:
+        print(f"could not remove {len(found)} containers: docker rm -f {' '.join(found)}")
     for temp_dir in temp_dirs:
         if "/feeddock-" in temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)

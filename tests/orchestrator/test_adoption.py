@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -64,13 +66,16 @@ def test_workers_no_record_explains_are_reported_not_adopted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     create(first, name="broken")
+    results_dir = Path(first.get_client_status("broken").results[0].results_file).parent
     leave(first)
     engine.find("broken").labels[PARAMS_LABEL] = "{not json"
-
-    second = make_api(survives_exit=True)
-    assert second.get_client_status("all").results == []
-    assert "feeddock.default.broken-provider" in caplog.text
-    assert "is not adopted: unreadable connection record" in caplog.text
+    try:
+        second = make_api(survives_exit=True)
+        assert second.get_client_status("all").results == []
+        assert "feeddock.default.broken-provider" in caplog.text
+        assert "is not adopted: unreadable connection record" in caplog.text
+    finally:
+        shutil.rmtree(results_dir)  # its temp results: no record names them any more
 
 
 def test_a_process_runtime_leaves_nothing_to_adopt(
