@@ -69,6 +69,12 @@ def test_the_dashboard_shows_a_live_connection_and_its_buttons_work(
         page.locator("#latest tbody tr").evaluate_all("rs => rs.map(r => r.dataset.symbol)")
     ) == {"AAPL", "MSFT"}
     assert "live from ws://127.0.0.1" in page.inner_text("#stream-state")
+    # The counters come from the worker's stats lines (every 2 s): records committed so far.
+    page.wait_for_function(
+        "Number(document.querySelector('#connections tr[data-name=ops_dash1] td:nth-child(7)')"
+        ".textContent.replace(/,/g, '')) > 0",
+        timeout=20_000,
+    )
     shot = screenshot_path("dashboard.png")
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
