@@ -72,27 +72,6 @@ class BroadcastServer:
         return not self.monitor.exited
 
     @classmethod
-    def start(
-        cls,
-        runtime: Runtime,
-        config: BroadcastConfig,
-        *,
-        connection: str,
-        results_dir: str,
-        auth_token: str | None,
-        labels: dict[str, str],
-    ) -> BroadcastServer:
-        launch = BroadcastLaunch(
-            runtime,
-            config,
-            connection=connection,
-            results_dir=results_dir,
-            auth_token=auth_token,
-            labels=labels,
-        )
-        return launch.ready()
-
-    @classmethod
     def adopt(cls, runtime: Runtime, worker: SurvivingWorker) -> BroadcastServer:
         monitor = WorkerMonitor()
         handle = runtime.attach(worker, monitor)
