@@ -247,14 +247,24 @@ class DockerHandle:
         self._sink.on_problem(message)
 
     def on_engine_back(self, running: bool | None) -> None:
+        if not running:
+            # It stopped (or went) while the engine was away. The problem stays until the exit
+            # is delivered: no status in between may say "running" and "ok" (is_running
+            # follows the exit, and the exit waits for this call thread's inspect).
+            with self._quick:
+                if self._lost and not self._exited.is_set():
+                    self._sink.on_problem("the container stopped while the Docker engine was away")
+            self._engine.call_soon(self._confirm_death)
+            return
+        self._engine_answers()
+        if self._stream is None:
+            self._engine.call_soon(self._check)
+
+    def _engine_answers(self) -> None:
         with self._quick:
             was_lost, self._lost = self._lost, False
         if was_lost and not self._exited.is_set():
             self._sink.on_problem(None)
-        if not running:
-            self._engine.call_soon(self._confirm_death)
-        elif self._stream is None:
-            self._engine.call_soon(self._check)
 
     def _confirm_death(self) -> None:
         if self._released or self._exited.is_set():
@@ -266,6 +276,8 @@ class DockerHandle:
             return
         if not state.running:  # a die event from before a restart would be stale
             self._died(state)
+        else:  # started again meanwhile (a `docker start`): the outage is over for it
+            self._engine_answers()
 
     # -- death and exit -------------------------------------------------------------------
 
