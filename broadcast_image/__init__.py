@@ -82,7 +82,9 @@ Status lines (`BROADCAST <LEVEL>:` + text + TAB + JSON, see `contract.status`)
                              `records_sent`, `frames_sent`, `slow_closes`, `gaps`,
                              `records_lost`, `refused`, `buffered_bytes` (shared buffer plus
                              socket buffers), `queries` (made to the results file by the
-                             tail reader: one per commit read, none while idle)
+                             tail reader: one per commit read, none while idle),
+                             `notifications` (file events read: one per commit once the
+                             writer signals its commits)
     results_reset   WARNING  the file was replaced or the table recreated: read from the start
     read_failed     WARNING  a read of the results file failed (at most every 5 s)
     replay_failed   WARNING  a listener's replay could not be read; its live stream follows

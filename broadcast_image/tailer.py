@@ -205,8 +205,12 @@ class Tailer:
         )
 
     def snapshot(self) -> dict[str, int]:
-        """The hub's counters and the reader's `queries`."""
-        return {**self.hub.snapshot(), "queries": self.reader.queries}
+        """The hub's counters, the reader's `queries` and the watcher's `notifications`."""
+        return {
+            **self.hub.snapshot(),
+            "queries": self.reader.queries,
+            "notifications": self.watcher.notifications,
+        }
 
     @staticmethod
     def _counters(snapshot: dict[str, int]) -> dict[str, int]:

@@ -3,19 +3,29 @@
 feeddock's writer signals each commit once it is visible (`contract.lock.signal_commit`: the
 timestamps of `<results_file>-lock`). Any other writer is heard through the WAL: SQLite in WAL
 mode appends every commit to `<results_file>-wal`, so a write there means "something may be
-being committed" (several events per commit, the first before the commit can be read). Once a
-commit signal has been seen, the WAL's events are ignored (`signals_commits`): one wake per
-commit, read at once, instead of several reads and rechecks.
+being committed" (several events per commit, the first before the commit can be read).
 
-We watch the results file's directory with inotify (through `asyncinotify`: asyncio-native,
-its file descriptor sits in the event loop, no thread and no timer, so an idle server wakes for
-nothing) and keep only events about the results file, its WAL and its lock file. inotify works
-on the inode, so a writer in another container that shares the bind-mounted directory wakes us
-too, as does a writer process on the same host.
+Two modes, through `asyncinotify` (asyncio-native: its file descriptor sits in the event loop,
+no thread and no timer, so an idle server wakes for nothing):
+
+    directory   at start: the results file's directory, keeping only events about the results
+                file, its WAL and its lock file
+    lock file   once a commit signal has been seen (`signals_commits`): the lock file alone, for
+                its ATTRIB events. One wake per commit, read at once. The directory also holds
+                this server's own read cursor, rewritten after each read (three events), the
+                WAL (a write per commit) and the checkpoints: at one commit a second the
+                directory woke the server about five times per commit, for nothing
+                (`notifications` in the stats line counts the events read)
+
+If the lock file goes (the results were discarded), the watch ends and the tailer starts again
+in directory mode at its next read. inotify works on the inode, so a writer in another
+container that shares the bind-mounted directory wakes us too, as does a writer process on
+the same host.
 
 Notifications are a hint, never the only path: the tailer still reads at least every
 `sleep_time`, so a lost notification (a full inotify queue, a file system without inotify
-such as some network mounts, or `wake_on_commit=False`) costs latency, not records.
+such as some network mounts, or `wake_on_commit=False`) costs latency, not records; a results
+file replaced under a running writer is found by that read too.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from asyncinotify import Inotify, Mask
+from asyncinotify import Inotify, Mask, Watch
 
 from contract.lock import LOCK_SUFFIX
 
@@ -37,6 +47,9 @@ _MASK = (
     | Mask.MOVED_FROM
     | Mask.ONLYDIR
 )
+# The lock file in lock-file mode: its ATTRIB is a commit; its end ends the mode.
+_LOCK_MASK = Mask.ATTRIB | Mask.DELETE_SELF | Mask.MOVE_SELF
+_LOCK_GONE = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.IGNORED
 
 
 class CommitWatcher:
@@ -47,8 +60,12 @@ class CommitWatcher:
         self.wal = Path(path.name + "-wal")
         self.lock = Path(path.name + LOCK_SUFFIX)
         self.changed = changed
-        self.signals_commits = False  # the writer signals its commits: WAL events are noise
+        self.signals_commits = False  # the writer signals its commits: lock-file mode
+        self.notifications = 0  # inotify events read (the `stats` line's `notifications`)
         self._inotify: Inotify | None = None
+        self._directory_watch: Watch | None = None
+        self._lock_watch: Watch | None = None
+        self._left: Watch | None = None  # the directory watch given up for the lock file
 
     @property
     def watching(self) -> bool:
@@ -59,9 +76,10 @@ class CommitWatcher:
         if self._inotify is not None:
             return None
         inotify: Inotify | None = None
+        self.signals_commits, self._lock_watch, self._left = False, None, None
         try:
             inotify = Inotify()
-            inotify.add_watch(self.directory, _MASK)
+            self._directory_watch = inotify.add_watch(self.directory, _MASK)
         except OSError as exc:
             if inotify is not None:
                 inotify.close()
@@ -72,18 +90,24 @@ class CommitWatcher:
         return None
 
     async def run(self) -> None:
-        """Set `changed` on each event about the results file, until the watch ends."""
+        """Set `changed` on each event about a commit, until the watch ends."""
         inotify = self._inotify
         if inotify is None:
             return
         try:
             async for event in inotify:
-                if Mask.IGNORED in event.mask:  # the directory went away
+                self.notifications += 1
+                if self._lock_watch is not None and event.watch is self._lock_watch:
+                    self.changed.set()  # a commit (ATTRIB), or the lock file went
+                    if event.mask & _LOCK_GONE:
+                        return
+                elif Mask.IGNORED in event.mask:
+                    if event.watch is not self._left:
+                        self.changed.set()  # the directory went away
+                        return
+                elif event.name == self.lock and Mask.ATTRIB in event.mask:
                     self.changed.set()
-                    return
-                if event.name == self.lock and Mask.ATTRIB in event.mask:
-                    self.signals_commits = True
-                    self.changed.set()
+                    self._follow_lock_file(inotify)
                 # Any change to the WAL, until the writer signals its commits; the database
                 # file only when it appears or goes (its MODIFY events are checkpoints, which
                 # add no rows).
@@ -97,6 +121,20 @@ class CommitWatcher:
                     self.changed.set()
         finally:
             self.close()
+
+    def _follow_lock_file(self, inotify: Inotify) -> None:
+        """The writer signals its commits: watch its lock file instead of the directory."""
+        if self.signals_commits:
+            return
+        self.signals_commits = True
+        try:
+            self._lock_watch = inotify.add_watch(self.directory / self.lock, _LOCK_MASK)
+        except OSError:  # gone already: the directory watch goes on, without the WAL's events
+            return
+        self._left, self._directory_watch = self._directory_watch, None
+        if self._left is not None:
+            with contextlib.suppress(OSError):
+                inotify.rm_watch(self._left)
 
     def close(self) -> None:
         inotify, self._inotify = self._inotify, None

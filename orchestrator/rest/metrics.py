@@ -42,7 +42,7 @@ COUNTERS: dict[str, frozenset[str]] = {
     "broadcast": frozenset(
         {
             "records_read", "records_sent", "frames_sent", "slow_closes", "gaps",
-            "records_lost", "refused", "queries",
+            "records_lost", "refused", "queries", "notifications",
         }
     ),
 }  # fmt: skip
@@ -68,6 +68,7 @@ HELP: dict[str, str] = {
     "gaps": "Gaps in the results table (rows trimmed before they were read).",
     "buffered_bytes": "Bytes waiting to be sent to listeners.",
     "queries": "Queries the broadcast server made to the results file to follow it.",
+    "notifications": "File events the broadcast server read to learn of commits.",
 }
 NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 

@@ -66,6 +66,9 @@ async def test_a_signalling_writer_wakes_the_server_once_per_commit(
     # One query per commit (its rows), plus the start's few; WAL events would add reads and
     # rechecks (measured: about 3 queries per commit without the signal).
     assert stats["queries"] <= 20 + 5, stats
+    # And one file event per commit: the WAL's writes are not even queued by the kernel once
+    # the signal is seen (measured before: about 20 events per commit).
+    assert stats["notifications"] <= 20 + 5, stats
     assert not [event for event in process.events if event["event"] == "wake_unavailable"]
 
 
