@@ -1,11 +1,17 @@
 """The one reader task per server: reads new rows as commits land and feeds the hub.
 
-It reads when the commit watcher (`wake.py`) says the WAL changed, and at the latest every
+It reads when the commit watcher (`wake.py`) says a commit landed, and at the latest every
 `sleep_time` seconds whatever happened, so lost notifications cost latency, never records.
+While a writer signals each commit (the watcher's lock-file mode) every commit is heard and
+those reads find nothing: they come every SIGNALLED_POLL_SECONDS instead (each is a wake-up,
+about 0.2 ms of CPU on a small VM, four a second by default, most of an idle server's cost).
 Around each read it keeps two promises:
-- the read position is published for the writer (`contract.cursor`), on progress (at most
-  every CURSOR_SECONDS) and at least every REFRESH_SECONDS while idle, so rows are not trimmed
-  before they are read; withdrawn when the server stops;
+- the read position is published for the writer (`contract.cursor`) once CURSOR_ROWS rows
+  were read since the last time (at most every CURSOR_SECONDS) and at least every
+  REFRESH_SECONDS, so rows are not trimmed before they are read; withdrawn when the server
+  stops. The writer keeps what is read but not yet published beyond `limit`: at most about
+  CURSOR_ROWS rows, or REFRESH_SECONDS of a slow stream. (Publishing after every read cost a
+  file write, a rename and a wake-up per commit at one record a second.)
 - ids that jump (rows deleted before they were read anyway) are a gap: every listener is closed
   with 4410 and the gap is counted and reported.
 It also prints the `stats` line: at most every `stats_seconds` while any counter changes, and a
@@ -29,6 +35,8 @@ from .wake import CommitWatcher
 
 ERROR_REPORT_INTERVAL_SECONDS = 5.0
 CURSOR_SECONDS = 0.1
+CURSOR_ROWS = 1_000
+SIGNALLED_POLL_SECONDS = cursor.REFRESH_SECONDS
 HEARTBEAT_SECONDS = 300.0
 # A notification can arrive between SQLite's write of a commit to the WAL and its update of the
 # WAL index that makes the commit visible (longer when the writer is descheduled there on a
@@ -138,8 +146,11 @@ class Tailer:
         return False
 
     def _timeout(self, now: float) -> float:
-        timeout = min(self.config.sleep_time, self._cursor_at + cursor.REFRESH_SECONDS - now)
-        if self.hub.last_id != self._cursor_id:  # progress not yet published
+        every = self.config.sleep_time
+        if self.watcher.signals_commits:
+            every = max(every, SIGNALLED_POLL_SECONDS)
+        timeout = min(every, self._cursor_at + cursor.REFRESH_SECONDS - now)
+        if self._unpublished() >= CURSOR_ROWS:
             timeout = min(timeout, self._cursor_at + CURSOR_SECONDS - now)
         return timeout
 
@@ -164,9 +175,16 @@ class Tailer:
 
     # -- the read position -------------------------------------------------------------------
 
+    def _unpublished(self) -> int:
+        """Rows read since the last published position (all of them after a reset)."""
+        last_id = self.hub.last_id
+        if self._cursor_id is None or last_id < self._cursor_id:
+            return last_id + CURSOR_ROWS  # never published, or read from the start: publish
+        return last_id - self._cursor_id
+
     def _publish_cursor(self, now: float, *, force: bool = False) -> None:
         last_id = self.hub.last_id
-        moved = last_id != self._cursor_id and now - self._cursor_at >= CURSOR_SECONDS
+        moved = self._unpublished() >= CURSOR_ROWS and now - self._cursor_at >= CURSOR_SECONDS
         if not (force or moved or now - self._cursor_at >= cursor.REFRESH_SECONDS):
             return
         self._cursor_at = now

@@ -38,6 +38,7 @@ from asyncinotify import Inotify, Mask, Watch
 
 from contract.lock import LOCK_SUFFIX
 
+# Directory mode: what a commit, or the results file appearing or going, looks like.
 _MASK = (
     Mask.MODIFY
     | Mask.ATTRIB
@@ -47,9 +48,11 @@ _MASK = (
     | Mask.MOVED_FROM
     | Mask.ONLYDIR
 )
-# The lock file in lock-file mode: its ATTRIB is a commit; its end ends the mode.
-_LOCK_MASK = Mask.ATTRIB | Mask.DELETE_SELF | Mask.MOVE_SELF
-_LOCK_GONE = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.IGNORED
+# Lock-file mode: nothing about the directory's files, only the directory itself going.
+_QUIET_MASK = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.ONLYDIR
+# The lock file: ATTRIB is a commit; a close is a writer (or a probe of the lock) letting go.
+_LOCK_MASK = Mask.ATTRIB | Mask.CLOSE_NOWRITE | Mask.DELETE_SELF | Mask.MOVE_SELF
+_GONE = Mask.IGNORED | Mask.DELETE_SELF | Mask.MOVE_SELF
 
 
 class CommitWatcher:
@@ -60,12 +63,11 @@ class CommitWatcher:
         self.wal = Path(path.name + "-wal")
         self.lock = Path(path.name + LOCK_SUFFIX)
         self.changed = changed
-        self.signals_commits = False  # the writer signals its commits: lock-file mode
+        self.signals_commits = False  # lock-file mode: a writer that signals holds the file
         self.notifications = 0  # inotify events read (the `stats` line's `notifications`)
         self._inotify: Inotify | None = None
         self._directory_watch: Watch | None = None
         self._lock_watch: Watch | None = None
-        self._left: Watch | None = None  # the directory watch given up for the lock file
 
     @property
     def watching(self) -> bool:
@@ -76,7 +78,7 @@ class CommitWatcher:
         if self._inotify is not None:
             return None
         inotify: Inotify | None = None
-        self.signals_commits, self._lock_watch, self._left = False, None, None
+        self.signals_commits, self._lock_watch = False, None
         try:
             inotify = Inotify()
             self._directory_watch = inotify.add_watch(self.directory, _MASK)
@@ -98,16 +100,18 @@ class CommitWatcher:
             async for event in inotify:
                 self.notifications += 1
                 if self._lock_watch is not None and event.watch is self._lock_watch:
-                    self.changed.set()  # a commit (ATTRIB), or the lock file went
-                    if event.mask & _LOCK_GONE:
+                    if not self._lock_event(inotify, event.mask):
                         return
-                elif Mask.IGNORED in event.mask:
-                    if event.watch is not self._left:
-                        self.changed.set()  # the directory went away
-                        return
-                elif event.name == self.lock and Mask.ATTRIB in event.mask:
-                    self.changed.set()
-                    self._follow_lock_file(inotify)
+                elif event.watch is not self._directory_watch:
+                    continue  # the end of a lock file's watch, after its DELETE_SELF
+                elif event.mask & _GONE:
+                    self.changed.set()  # the directory went away
+                    return
+                elif event.name == self.lock and event.mask & (Mask.ATTRIB | Mask.CREATE):
+                    if self._lock_watch is None:  # else the lock file's own watch tells
+                        self.changed.set()
+                        if Mask.ATTRIB in event.mask and not self._follow_lock_file(inotify):
+                            return
                 # Any change to the WAL, until the writer signals its commits; the database
                 # file only when it appears or goes (its MODIFY events are checkpoints, which
                 # add no rows).
@@ -122,19 +126,35 @@ class CommitWatcher:
         finally:
             self.close()
 
-    def _follow_lock_file(self, inotify: Inotify) -> None:
-        """The writer signals its commits: watch its lock file instead of the directory."""
-        if self.signals_commits:
-            return
-        self.signals_commits = True
+    def _lock_event(self, inotify: Inotify, mask: Mask) -> bool:
+        """An event of the lock file's own watch; False when the watch must end."""
+        self.changed.set()  # a commit; or a writer let go, after its last one: read now
+        if mask & _GONE:
+            self._lock_watch = None  # gone: its name in the directory tells if it comes back
+            return self._mode(inotify, signalled=False)
+        if Mask.ATTRIB in mask:
+            return self.signals_commits or self._mode(inotify, signalled=True)
+        # CLOSE_NOWRITE: the writer stopped (or a probe of the lock came and went): the
+        # directory's events again, until the next signal.
+        return not self.signals_commits or self._mode(inotify, signalled=False)
+
+    def _follow_lock_file(self, inotify: Inotify) -> bool:
+        """The writer signals its commits: watch its lock file, quiet the directory."""
         try:
             self._lock_watch = inotify.add_watch(self.directory / self.lock, _LOCK_MASK)
-        except OSError:  # gone already: the directory watch goes on, without the WAL's events
-            return
-        self._left, self._directory_watch = self._directory_watch, None
-        if self._left is not None:
-            with contextlib.suppress(OSError):
-                inotify.rm_watch(self._left)
+        except OSError:  # gone already: the directory goes on telling
+            return True
+        return self._mode(inotify, signalled=True)
+
+    def _mode(self, inotify: Inotify, *, signalled: bool) -> bool:
+        """Lock-file mode (signalled) or directory mode: the directory watch's mask (the same
+        watch: the kernel replaces its mask). False when the directory went away."""
+        try:
+            inotify.add_watch(self.directory, _QUIET_MASK if signalled else _MASK)
+        except OSError:
+            return False
+        self.signals_commits = signalled
+        return True
 
     def close(self) -> None:
         inotify, self._inotify = self._inotify, None

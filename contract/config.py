@@ -131,7 +131,10 @@ class BroadcastConfig(_FromEnv):
         "(a container on its own network listens on 0.0.0.0; the runtime publishes host:port).",
     )
     sleep_time: float = Field(
-        default=0.25, gt=0, le=60, description="longest wait (seconds) between two reads"
+        default=0.25,
+        gt=0,
+        le=60,
+        description="longest wait (seconds) between a commit and its read",
     )
     uvicorn_kwargs: dict[str, Any] = Field(default_factory=dict)
     max_pending_records: int = Field(

@@ -133,7 +133,8 @@ class Table:
         self.sequence = 0
         # Like the worker's writer: the lock file's timestamps after each commit (or, False:
         # a writer that does not, heard through the WAL's events only).
-        lock.lock_path(str(path)).touch()
+        with contextlib.suppress(FileExistsError):  # made, never touched: a touch signals
+            lock.lock_path(str(path)).touch(exist_ok=False)
         self.signal = lock.open_signal(str(path)) if signal_commits else None
 
     def insert(self, count: int, symbol: str = "AAPL", pad: int = 0) -> list[str]:

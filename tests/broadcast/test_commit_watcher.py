@@ -77,27 +77,33 @@ async def test_a_writer_that_does_not_signal_is_heard_through_the_wal(
         table.close()
 
 
-async def test_when_the_lock_file_goes_the_watch_ends_and_starts_again_on_the_directory(
+async def test_a_writer_that_stops_hands_back_to_the_directory_until_the_next_signals(
     results_file: Path, watching: Watching
 ) -> None:
     table = Table(results_file)
     await watching.commit_heard(table)
-    # The results are discarded: the worker has stopped (its signal descriptor closed) and the
-    # files go. (While a writer still holds the descriptor, its signals reach us regardless.)
-    table.close()
-    watching.changed.clear()
-    lock.lock_path(str(results_file)).unlink()
+    assert watching.watcher.signals_commits
 
-    await asyncio.wait_for(watching.task, WITHIN_SECONDS)  # the watch ended ...
-    assert watching.changed.is_set() and not watching.watcher.watching  # ... and said so
-
-    # What the tailer does at its next read: watch again, the directory first.
-    assert watching.watcher.start() is None
+    table.close()  # the worker stops: its descriptors close
+    await asyncio.wait_for(watching.changed.wait(), WITHIN_SECONDS)
+    await watching.quiet()
     assert not watching.watcher.signals_commits
-    watching.task = asyncio.create_task(watching.watcher.run())
-    writer = Table(results_file)  # a new worker: it makes the lock file again
+
+    # Another writer, one that does not signal: heard through the WAL again.
+    other = Table(results_file, signal_commits=False)
+    try:
+        await watching.commit_heard(other)
+        await watching.commit_heard(other)
+        assert not watching.watcher.signals_commits
+    finally:
+        other.close()
+
+    # The lock file goes (the results were discarded), then a new worker makes it again.
+    lock.lock_path(str(results_file)).unlink()
+    writer = Table(results_file)
     try:
         await watching.commit_heard(writer)
-        assert watching.watcher.signals_commits
+        await watching.commit_heard(writer)
+        assert watching.watcher.signals_commits and watching.watcher.watching
     finally:
         writer.close()

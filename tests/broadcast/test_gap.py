@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from broadcast_image.tailer import CURSOR_ROWS
 from contract import cursor
 
 from .helpers import Listener, Table, WorkerProcess
@@ -57,6 +58,13 @@ async def test_rows_deleted_before_they_were_read_close_listeners_with_4410_and_
     await again.close()
 
 
+async def until_published(results_file: Path, last_id: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while cursor.read(str(results_file), "records") != last_id:
+        assert time.monotonic() < deadline, "the read position did not follow the reads"
+        await asyncio.sleep(0.05)
+
+
 async def test_the_read_position_is_published_refreshed_while_idle_and_withdrawn_on_stop(
     results_file: Path, table: Table, broadcast: Start
 ) -> None:
@@ -66,14 +74,16 @@ async def test_the_read_position_is_published_refreshed_while_idle_and_withdrawn
     listener = await Listener(url).open()
     table.insert(5)
     await listener.wait_count(5)
-    deadline = time.monotonic() + 2
-    while cursor.read(str(results_file), "records") != 12:
-        assert time.monotonic() < deadline, "the read position did not follow the reads"
-        await asyncio.sleep(0.05)
+    # A few rows: published within REFRESH_SECONDS (not after every read).
+    await until_published(results_file, 12, within=cursor.REFRESH_SECONDS + 2)
+    # CURSOR_ROWS rows: at once.
+    table.insert(CURSOR_ROWS)
+    await listener.wait_count(5 + CURSOR_ROWS)
+    await until_published(results_file, 12 + CURSOR_ROWS, within=1.5)
     stamp = orjson.loads(cursor.cursor_path(str(results_file)).read_bytes())["time"]
     await asyncio.sleep(cursor.REFRESH_SECONDS + 1)  # idle: nothing new to read
     refreshed = orjson.loads(cursor.cursor_path(str(results_file)).read_bytes())
-    assert refreshed["last_id"] == 12
+    assert refreshed["last_id"] == 12 + CURSOR_ROWS
     assert refreshed["time"] > stamp
     await listener.close()
     assert await asyncio.to_thread(process.stop) == 0
