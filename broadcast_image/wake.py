@@ -17,8 +17,9 @@ no thread and no timer, so an idle server wakes for nothing):
                 directory woke the server about five times per commit, for nothing
                 (`notifications` in the stats line counts the events read)
 
-If the lock file goes (the results were discarded), the watch ends and the tailer starts again
-in directory mode at its next read. inotify works on the inode, so a writer in another
+When the writer lets go of the lock file (its descriptors close: it stopped) or the file goes,
+it is directory mode again until the next signal; only the directory going ends the watch (the
+tailer starts it again at its next read). inotify works on the inode, so a writer in another
 container that shares the bind-mounted directory wakes us too, as does a writer process on
 the same host.
 
